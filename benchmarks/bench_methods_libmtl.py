@@ -1,0 +1,182 @@
+"""One training step with PCGrad, CAGrad, IMTL and MGDA: ``mtl.backward`` beside LibMTL 1.1.5.
+
+Both sides train their own copy of the same small hard-parameter-sharing CNN (four 3x3
+convolutions with BatchNorm as the shared encoder, one 1x1 convolution head per task, L1 losses)
+on the same fixed batch with ``torch.optim.Adam``. One timed step is: zero the gradients, forward,
+the T task losses, the method's backward that writes ``.grad``, the optimizer step. LibMTL's side
+is its weighting class driven through the ``AbsWeighting`` API (``encoder``, ``get_share_params``,
+``zero_grad_share_params``, ``task_num``, ``device``, ``rep_grad=False``, the method's keyword
+arguments), as its ``Trainer`` drives it; ours is ``mtl.backward(losses, mtl.methods.get(name),
+shared=..., task_params=...)``. IMTL's loss scales are trained on both sides. T = 3, because
+LibMTL 1.1.5's CAGrad hard-codes three tasks. After a warm-up, the steps of all eight
+(method, library) pairs are interleaved ``--reps`` times; medians and their ratio (ours / LibMTL,
+target <= 1.05) are printed.
+
+LibMTL 1.1.5 (``pip install --no-deps libmtl==1.1.5``) needs shims on current torch and
+torchvision, applied here at run time and never in the package: a stand-in for the removed
+``torchvision.models.utils`` (``load_state_dict_from_url`` from ``torch.hub``) before the import,
+and ``zero_grad(set_to_none=False)`` for the shared parameters (its ``_reset_grad`` writes into
+``param.grad.data``, which ``set_to_none=True``, torch's default now, leaves as ``None``). Its
+``Trainer`` is not used, so its hard-coded ``cuda:0`` and ``iterator.next()`` do not matter.
+
+    python benchmarks/bench_methods_libmtl.py [--reps 30] [--warmup 5] [--size 64] [--batch 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import sys
+import time
+import types
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+import mtl
+import mtl.methods
+from mtl.losses import depth_loss
+from mtl.model import HardParameterSharing
+
+TASKS = 3
+#: Our registry name and LibMTL's (class name, backward keyword arguments at its defaults).
+METHODS: dict[str, tuple[str, dict[str, object]]] = {
+    "pcgrad": ("PCGrad", {}),
+    "cagrad": ("CAGrad", {"calpha": 0.5, "rescale": 1}),
+    "imtl": ("IMTL", {}),
+    "mgda": ("MGDA", {"mgda_gn": "none"}),
+}
+
+
+def import_libmtl_weighting() -> types.ModuleType:
+    """``LibMTL.weighting`` with the stand-in for ``torchvision.models.utils`` installed first."""
+    if "torchvision.models.utils" not in sys.modules:
+        stand_in = types.ModuleType("torchvision.models.utils")
+        stand_in.load_state_dict_from_url = torch.hub.load_state_dict_from_url
+        sys.modules["torchvision.models.utils"] = stand_in
+    try:
+        import LibMTL.weighting as weighting
+    except ImportError as error:
+        raise SystemExit(
+            f"LibMTL is needed for this comparison ({error}): pip install --no-deps libmtl==1.1.5"
+        ) from None
+    return weighting
+
+
+def small_cnn(tasks: int, width: int = 32) -> HardParameterSharing:
+    """Four 3x3 convolutions with BatchNorm and ReLU, then one 1x1 convolution head per task."""
+    layers: list[nn.Module] = []
+    for c_in in (3, width, width, width):
+        layers += [nn.Conv2d(c_in, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU()]
+    return HardParameterSharing(
+        nn.Sequential(*layers), {f"t{t}": nn.Conv2d(width, 1, 1) for t in range(tasks)}
+    )
+
+
+def libmtl_method(weighting: types.ModuleType, cls_name: str, model: HardParameterSharing):
+    """An instance of LibMTL's weighting ``cls_name`` wired to ``model`` as its Trainer does."""
+    base = getattr(weighting, cls_name)
+
+    class Wired(base):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = model.encoder
+            self.task_num = TASKS
+            self.task_name = list(model.task_names)
+            self.device = torch.device("cpu")
+            self.rep_grad = False
+            self.rep = None
+
+        def get_share_params(self):
+            return self.encoder.parameters()
+
+        def zero_grad_share_params(self) -> None:
+            self.encoder.zero_grad(set_to_none=False)
+
+    wired = Wired()
+    wired.init_param()
+    return wired
+
+
+def make_steps(
+    name: str, weighting: types.ModuleType, x: torch.Tensor, targets: list[torch.Tensor]
+) -> dict[str, Callable[[], None]]:
+    """The two training steps (LibMTL's, ours) of method ``name``, on identical model copies."""
+    torch.manual_seed(0)
+    theirs_model = small_cnn(TASKS)
+    ours_model = copy.deepcopy(theirs_model)
+    cls_name, kwargs = METHODS[name]
+    theirs = libmtl_method(weighting, cls_name, theirs_model)
+    ours = mtl.methods.get(name, tasks=TASKS) if name == "imtl" else mtl.methods.get(name)
+    theirs_opt = torch.optim.Adam([*theirs_model.parameters(), *theirs.parameters()], lr=1e-3)
+    ours_opt = torch.optim.Adam([*ours_model.parameters(), *ours.parameters()], lr=1e-3)
+    shared = ours_model.shared_parameters()
+    heads = [p for t in ours_model.task_names for p in ours_model.task_parameters(t)]
+
+    def losses(model: HardParameterSharing) -> torch.Tensor:
+        out = model(x)
+        return torch.stack([depth_loss(out[t], y) for t, y in zip(model.task_names, targets)])
+
+    def libmtl_step() -> None:
+        theirs_opt.zero_grad()
+        theirs.backward(losses(theirs_model), **kwargs)
+        theirs_opt.step()
+
+    def ours_step() -> None:
+        ours_opt.zero_grad()
+        mtl.backward(losses(ours_model), ours, shared=shared, task_params=heads)
+        ours_opt.step()
+
+    return {"libmtl": libmtl_step, "ours": ours_step}
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=30, help="timed repetitions (>= 20)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps of each first")
+    parser.add_argument("--size", type=int, default=64, help="input height and width")
+    parser.add_argument("--batch", type=int, default=16, help="batch size")
+    args = parser.parse_args(argv)
+    if args.reps < 20:
+        raise ValueError(f"--reps={args.reps}: medians need at least 20 repetitions")
+    weighting = import_libmtl_weighting()
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(args.batch, 3, args.size, args.size, generator=generator)
+    targets = [
+        torch.rand(args.batch, 1, args.size, args.size, generator=generator) for _ in range(TASKS)
+    ]
+    steps = {
+        (name, side): fn
+        for name in METHODS
+        for side, fn in make_steps(name, weighting, x, targets).items()
+    }
+    for step in steps.values():
+        for _ in range(args.warmup):
+            step()
+    times: dict[tuple[str, str], list[float]] = {key: [] for key in steps}
+    for _ in range(args.reps):
+        for key, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[key].append(time.perf_counter() - start)
+    medians = {key: statistics.median(ts) for key, ts in times.items()}
+    print(
+        f"One training step, {TASKS} tasks, {args.size}x{args.size} inputs, batch {args.batch}; "
+        f"median of {args.reps} interleaved repetitions, {torch.get_num_threads()} threads"
+    )
+    print(f"  {'method':<8} {'LibMTL ms':>10} {'ours ms':>9} {'ratio':>7}")
+    ratios = {}
+    for name in METHODS:
+        theirs, ours = medians[name, "libmtl"], medians[name, "ours"]
+        ratios[name] = ours / theirs
+        flag = "" if ratios[name] <= 1.05 else "   <-- above the 1.05 target"
+        print(
+            f"  {name:<8} {1e3 * theirs:10.2f} {1e3 * ours:9.2f} {ratios[name]:6.2f}x{flag}"
+        )
+    return ratios
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""``mtlp theory``: JSON schema, the atlas with every cell, Markdown and LaTeX files."""
+
+import json
+
+import pytest
+
+from theory import KINDS, VERDICTS, atlas, cli
+from theory.configs import ATLAS_OPTIMIZERS
+
+EXPECTED_ATLAS = {
+    "SGD": ("fails", "fails", "fails"),
+    "SGD+momentum": ("fails", "fails", "fails"),
+    "Nesterov": ("fails", "fails", "fails"),
+    "Adam": ("holds-within-bound", "holds-within-bound", "fails"),
+    "AdamW": ("holds-within-bound", "holds-within-bound", "fails"),
+    "Adam+L2": ("fails", "fails", "fails"),
+    "RMSprop": ("holds-within-bound", "holds-within-bound", "fails"),
+    "Adagrad": ("holds-within-bound", "holds-within-bound", "fails"),
+    "signSGD": ("holds", "holds", "fails"),
+    "Signum": ("holds", "holds", "fails"),
+    "per-task Adam": ("holds-within-bound",) * 3,
+}
+
+
+@pytest.fixture(scope="module")
+def payload():
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert cli.main(["--json"]) == 0
+    return json.loads(buffer.getvalue())
+
+
+def test_json_schema(payload):
+    assert set(payload) == {"statements", "atlas"}
+    for s in payload["statements"]:
+        assert set(s) == {"id", "claim", "verdict", "assumptions", "counterexample"}
+        assert s["verdict"] in VERDICTS
+        assert isinstance(s["assumptions"], list) and s["assumptions"]
+        assert (s["counterexample"] is not None) == (s["verdict"] == "fails")
+
+
+def test_atlas_has_every_cell_with_the_expected_verdict(payload):
+    cells = payload["atlas"]["cells"]
+    assert list(cells) == [c.label for c in ATLAS_OPTIMIZERS]
+    for label, verdicts in EXPECTED_ATLAS.items():
+        assert tuple(cells[label][k]["verdict"] for k in KINDS) == verdicts
+        for k in KINDS:
+            cell = cells[label][k]
+            if cell["verdict"] == "fails":
+                cx = cell["counterexample"]
+                assert cx["update_scaled"] != pytest.approx(cx["update_reference"], rel=1e-9)
+
+
+def test_text_output_and_files(tmp_path, capsys):
+    assert cli.main(["--out", str(tmp_path / "report")]) == 0
+    text = capsys.readouterr().out
+    assert "adam.backbone.per-task-scale" in text and "| per-task Adam |" in text
+    md = (tmp_path / "report" / "atlas.md").read_text()
+    tex = (tmp_path / "report" / "atlas.tex").read_text()
+    assert md == atlas.to_markdown(atlas.atlas())
+    assert md.count("\n") == 2 + len(ATLAS_OPTIMIZERS)
+    assert tex.startswith(r"\begin{tabular}") and tex.count(r"\\") == 1 + len(ATLAS_OPTIMIZERS)
+    assert not list((tmp_path / "report").glob("*.tmp"))
+
+
+def test_unknown_option_exits_with_usage():
+    with pytest.raises(SystemExit):
+        cli.main(["--bogus"])

@@ -1,0 +1,161 @@
+"""Every statement returns the verdict the maths says, with evidence that checks out."""
+
+import math
+
+import pytest
+import sympy
+import torch
+
+import theory
+from theory.statement import Statement
+
+EXPECTED = {
+    "adam.head.per-task-scale": "holds",
+    "adam.head.per-task-scale.no-bias-correction": "holds",
+    "adam.head.run.frozen-backbone": "holds",
+    "adam.head.run.trained-backbone": "fails",
+    "adam.backbone.common-scale": "holds",
+    "adam.backbone.per-task-scale": "fails",
+    "sgd.head.loss-scale-is-lr": "holds",
+    "sgd-momentum.head.loss-scale-is-lr": "holds",
+    "nesterov.head.loss-scale-is-lr": "holds",
+    "sgd-momentum.head.run.frozen-backbone.loss-scale-is-lr": "holds",
+    "sgd.backbone.linear-in-scales": "holds",
+    "sgd-momentum.backbone.linear-in-scales": "holds",
+    "sgd-momentum.head.weight-decay.loss-scale-is-lr": "fails",
+    "uwo.per-task-scale.all-optimizers": "holds",
+    "uwo.eps.per-task-scale": "holds-within-bound",
+    "per-task-adam.backbone.per-task-scale": "holds",
+    "per-task-sgd.backbone.per-task-scale": "fails",
+    "signsgd.head.per-task-scale": "holds",
+    "signum.head.per-task-scale": "holds",
+    "adam-beta0.head.per-task-scale": "holds",
+    "signsgd.all.common-scale": "holds",
+    "signum.all.common-scale": "holds",
+    "adam-beta0.all.common-scale": "holds",
+    "signsgd.backbone.per-task-scale": "fails",
+    "signum.backbone.per-task-scale": "fails",
+    "adam-beta0.backbone.per-task-scale": "fails",
+    "adam.eps.head.scale-is-eps-rescaling": "holds",
+    "adam.eps.head.deviation-bound": "holds-within-bound",
+    "adam-l2.head.per-task-scale": "fails",
+    "adamw.head.per-task-scale": "holds",
+}
+
+
+def test_every_statement_has_the_expected_verdict():
+    found = {s.id: s.verdict for s in theory.statements()}
+    assert found == EXPECTED
+
+
+def test_ids_are_unique_and_claims_atomic_sentences():
+    ids = [s.id for s in theory.statements()]
+    assert len(ids) == len(set(ids))
+    for s in theory.statements():
+        assert s.claim and s.assumptions
+
+
+@pytest.mark.parametrize("sid", [k for k, v in EXPECTED.items() if v != "fails"])
+def test_proofs_are_exact_zeros_with_an_induction_step(sid):
+    s = theory.get(sid)
+    assert s.residuals
+    assert all(isinstance(r, sympy.Basic) and r == sympy.S.Zero for r in s.residuals)
+    if s.verdict == "holds-within-bound":
+        assert s.bound is not None and s.bound != 0
+
+
+def test_unrolled_proof_has_steps_plus_induction():
+    # 3 unrolled steps, then the update and the two moments at a symbolic step k
+    assert len(theory.get("adam.head.per-task-scale").residuals) == 3 + 3
+
+
+def _torch_adam_updates(grads, betas, eps=0.0, lr=0.01, weight_decay=0.0):
+    p = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([p], lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    out = []
+    for g in grads:
+        before = p.detach().clone()
+        p.grad = torch.tensor([g], dtype=torch.float64)
+        opt.step()
+        out.append((p.detach() - before).item())
+    return out
+
+
+def _frac(values, name):
+    return float(sympy.Rational(values[name]))
+
+
+@pytest.mark.parametrize(
+    ("sid", "betas"),
+    [("adam.backbone.per-task-scale", None), ("adam-beta0.backbone.per-task-scale", (0.0, 0.0))],
+)
+def test_backbone_counterexamples_recomputed_with_torch_adam(sid, betas):
+    cx = theory.get(sid).counterexample
+    v = cx["values"]
+    betas = betas or (_frac(v, "beta_1"), _frac(v, "beta_2"))
+    a1, a2 = _frac(v, "alpha_1"), _frac(v, "alpha_2")
+    g1 = [_frac(v, f"g_1_{k}") for k in (1, 2, 3)]
+    g2 = [_frac(v, f"g_2_{k}") for k in (1, 2, 3)]
+    scaled = _torch_adam_updates([a1 * x + a2 * y for x, y in zip(g1, g2, strict=True)], betas)
+    plain = _torch_adam_updates([x + y for x, y in zip(g1, g2, strict=True)], betas)
+    k = cx["step"] - 1
+    assert scaled[k] == pytest.approx(cx["update_scaled"], rel=1e-12)
+    assert plain[k] == pytest.approx(cx["update_reference"], rel=1e-12)
+    assert abs(scaled[k] - plain[k]) > 1e-6
+
+
+def test_adam_l2_counterexample_recomputed_with_torch_adam():
+    cx = theory.get("adam-l2.head.per-task-scale").counterexample
+    v = cx["values"]
+    betas = (_frac(v, "beta_1"), _frac(v, "beta_2"))
+    a, g = _frac(v, "alpha_1"), [_frac(v, f"g_1_{k}") for k in (1, 2, 3)]
+    wd = _frac(v, "lambda")
+    assert wd == 1e-5  # the paper's setting
+    scaled = _torch_adam_updates([a * x for x in g], betas, weight_decay=wd)
+    plain = _torch_adam_updates(g, betas, weight_decay=wd)
+    k = cx["step"] - 1
+    assert scaled[k] == pytest.approx(cx["update_scaled"], rel=1e-9)
+    assert plain[k] == pytest.approx(cx["update_reference"], rel=1e-9)
+    assert abs(scaled[k] - plain[k]) > 1e-5 * abs(plain[k])  # far beyond float64 rounding
+
+
+def test_trained_backbone_counterexample_recomputed_with_autograd():
+    def head_updates(alphas):
+        phi = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+        psi = torch.tensor([0.5, 0.5], dtype=torch.float64, requires_grad=True)
+        y = torch.tensor([-1.0, 1.0], dtype=torch.float64)
+        opt = torch.optim.Adam([phi, psi], lr=0.01, betas=(0.9, 0.999), eps=0.0)
+        out = []
+        for _ in range(2):
+            before = psi[0].item()
+            opt.zero_grad()
+            losses = (psi * phi - y) ** 2 / 2
+            (torch.tensor(alphas, dtype=torch.float64) * losses).sum().backward()
+            opt.step()
+            out.append(psi[0].item() - before)
+        return out
+
+    cx = theory.get("adam.head.run.trained-backbone").counterexample
+    scaled, plain = head_updates([0.1, 10.0]), head_updates([1.0, 1.0])
+    assert scaled[0] == pytest.approx(plain[0], rel=1e-12)  # first step: heads agree
+    assert scaled[1] == pytest.approx(cx["update_scaled"], rel=1e-9)
+    assert plain[1] == pytest.approx(cx["update_reference"], rel=1e-9)
+    assert not math.isclose(scaled[1], plain[1], rel_tol=1e-6)
+
+
+def test_statement_rejects_inconsistent_evidence():
+    with pytest.raises(ValueError, match="unknown verdict"):
+        Statement("x", "c", "maybe", ("a",), (sympy.S.Zero,))
+    with pytest.raises(ValueError, match="no counterexample"):
+        Statement("x", "c", "fails", ("a",))
+    with pytest.raises(ValueError, match="not proven"):
+        Statement("x", "c", "holds", ("a",), (sympy.Symbol("r"),))
+    with pytest.raises(ValueError, match="carries none"):
+        Statement("x", "c", "holds-within-bound", ("a",), (sympy.S.Zero,))
+
+
+def test_unknown_names_list_the_valid_ones():
+    with pytest.raises(ValueError, match=r"valid: .*adam\.head\.per-task-scale"):
+        theory.get("adam.nothing")
+    with pytest.raises(ValueError, match="valid: common-scale"):
+        theory.prove(theory.Config("SGD", "sgd"), "sideways")

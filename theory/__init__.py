@@ -1,0 +1,25 @@
+"""Derivations of loss-scale invariance as code, on the update rules of :mod:`mtl.optim`.
+
+Each statement (:func:`statements`) is one claim with a stable id and a verdict: ``holds`` (a
+proof: residuals that reduce to exactly zero, for n unrolled steps and the induction step),
+``fails`` (a counterexample in concrete numbers) or ``holds-within-bound`` (an exact identity
+plus a closed-form bound). :func:`theory.atlas.atlas` tabulates optimizer x invariance kind.
+"""
+
+from theory import atlas
+from theory.engine import KINDS, Config, Proof, counterexample, prove
+from theory.statement import VERDICTS, Statement
+from theory.statements import get, statements
+
+__all__ = [
+    "KINDS",
+    "VERDICTS",
+    "Config",
+    "Proof",
+    "Statement",
+    "atlas",
+    "counterexample",
+    "get",
+    "prove",
+    "statements",
+]

@@ -1,0 +1,132 @@
+"""The atlas: optimizer x invariance kind, each cell decided by running a derivation.
+
+A cell is ``holds`` when the scaled run's updates are proven equal to the unscaled run's (the
+update is unchanged; for SGD a task weight is a learning rate instead, which is ``fails`` here:
+see the ``*.loss-scale-is-lr`` statements); ``holds-within-bound`` when that fails only through
+``eps``: the scaled run is proven to equal the unscaled one with ``eps / alpha`` (deviation
+bounded as in ``adam.eps.head.deviation-bound``); ``fails`` with a counterexample otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from theory.configs import ATLAS_OPTIMIZERS, eps_over_scale
+from theory.engine import KINDS, Config, counterexample, prove
+
+KIND_TITLES = {
+    "common-scale": "common scale",
+    "head-per-task-scale": "head, per-task scale",
+    "backbone-per-task-scale": "backbone, per-task scale",
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    verdict: str
+    reason: str
+    counterexample: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "counterexample": self.counterexample,
+        }
+
+
+def _eps_applies(config: Config, kind: str) -> bool:
+    """``eps -> eps / alpha`` needs one scale per optimizer state."""
+    return "eps" in config.hp and (config.per_task or kind != "backbone-per-task-scale")
+
+
+def cell(config: Config, kind: str) -> Cell:
+    """Decide one cell by proof, eps-rescaling proof, or counterexample."""
+    if prove(config, kind).holds:
+        return Cell("holds", "proven: updates unchanged")
+    if _eps_applies(config, kind) and prove(config, kind, eps_over_scale).holds:
+        return Cell("holds-within-bound", "proven: equals the unscaled run with eps/alpha")
+    found = counterexample(config, kind)
+    if found is None:
+        raise RuntimeError(f"atlas cell {config.label} x {kind}: neither proven nor refuted")
+    return Cell("fails", f"counterexample at step {found['step']}", found)
+
+
+@lru_cache(maxsize=1)
+def atlas() -> dict[str, dict[str, Cell]]:
+    """``{optimizer label: {kind: Cell}}`` for every optimizer of the atlas and every kind."""
+    return {c.label: {kind: cell(c, kind) for kind in KINDS} for c in ATLAS_OPTIMIZERS}
+
+
+def to_json(table: dict[str, dict[str, Cell]]) -> dict[str, Any]:
+    return {
+        "kinds": list(KINDS),
+        "optimizers": list(table),
+        "cells": {opt: {k: c.to_json() for k, c in row.items()} for opt, row in table.items()},
+    }
+
+
+def to_markdown(table: dict[str, dict[str, Cell]]) -> str:
+    header = "| optimizer | " + " | ".join(KIND_TITLES[k] for k in KINDS) + " |"
+    rule = "|---" * (len(KINDS) + 1) + "|"
+    rows = [
+        f"| {opt} | " + " | ".join(row[k].verdict for k in KINDS) + " |"
+        for opt, row in table.items()
+    ]
+    return "\n".join([header, rule, *rows]) + "\n"
+
+
+_TEX_VERDICT = {"holds": r"\checkmark", "fails": r"$\times$", "holds-within-bound": r"$\approx$"}
+
+
+def _tex_escape(text: str) -> str:
+    return text.replace("\\", r"\textbackslash{}").replace("&", r"\&").replace("_", r"\_")
+
+
+def to_latex(table: dict[str, dict[str, Cell]]) -> str:
+    lines = [
+        r"\begin{tabular}{l" + "c" * len(KINDS) + "}",
+        r"\toprule",
+        "optimizer & " + " & ".join(KIND_TITLES[k] for k in KINDS) + r" \\",
+        r"\midrule",
+        *(
+            _tex_escape(opt)
+            + " & "
+            + " & ".join(_TEX_VERDICT[row[k].verdict] for k in KINDS)
+            + r" \\"
+            for opt, row in table.items()
+        ),
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"% \checkmark: invariant (proven); $\approx$: invariant up to eps (eps -> eps/alpha);"
+        r" $\times$: not invariant (counterexample)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and os.replace."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write(table: dict[str, dict[str, Cell]], directory: Path) -> list[Path]:
+    """Write ``atlas.md`` and ``atlas.tex`` into ``directory`` (created if missing)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = [directory / "atlas.md", directory / "atlas.tex"]
+    write_atomic(paths[0], to_markdown(table))
+    write_atomic(paths[1], to_latex(table))
+    return paths

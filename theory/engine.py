@@ -1,0 +1,274 @@
+"""Run the rules of :mod:`mtl.optim` on symbols and compare a scaled run with a reference run.
+
+A *comparison* feeds task t's gradients multiplied by its loss scale ``a_t`` to one optimizer
+configuration and the unscaled gradients to a *reference* (the same configuration, or one whose
+hyperparameters are mapped, e.g. ``lr -> a lr`` or ``eps -> eps / a``), and asks whether every
+update agrees. A proof has two parts, each a list of residuals that must be exactly zero:
+
+* the first :data:`~theory.symbols.STEPS` steps unrolled from the initial state;
+* the induction step: a state scaled by ``a^d`` (``d`` read off the unrolled states, e.g. 1 for
+  Adam's first moment, 2 for its second) at a symbolic step ``k`` leads to the scaled state and
+  the same update, given the same parameter.
+
+A counterexample runs the same rules on exact rationals (:data:`~theory.symbols.INSTANCE`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import sympy
+
+from mtl.optim import SYMPY, get_rule
+from theory import symbols as S
+from theory.algebra import is_zero, normalize, residual, to_float
+
+Expr = sympy.Expr
+State = dict[str, Expr]
+ReferenceMap = Callable[[Mapping[str, Any], Expr], Mapping[str, Any]]
+"""Maps (hyperparameters, the task's scale a) to the reference run's hyperparameters."""
+
+KINDS = ("common-scale", "head-per-task-scale", "backbone-per-task-scale")
+"""Invariance kinds: one scale on all tasks (every parameter); a task's own scale seen by its
+head; per-task scales seen by the shared backbone."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """An optimizer: a rule of :mod:`mtl.optim` with hyperparameters (symbols or numbers).
+
+    ``per_task`` keeps one rule state per task and applies the sum of the per-task updates
+    (AdaTask, MTL-IO), exactly as :class:`mtl.optim.Optimizer` does for a ``tasks`` group.
+    """
+
+    label: str
+    rule: str
+    hp: Mapping[str, Any] = field(default_factory=dict)
+    per_task: bool = False
+
+    def with_hp(self, **hp: Any) -> Config:
+        return replace(self, hp={**self.hp, **hp})
+
+
+@dataclass(frozen=True)
+class Proof:
+    """Residuals of the unrolled steps and of the induction step; proven iff all are zero."""
+
+    unrolled: tuple[Expr, ...]
+    induction: tuple[Expr, ...]
+
+    @property
+    def holds(self) -> bool:
+        return bool(self.unrolled) and all(is_zero(r) for r in self.unrolled + self.induction)
+
+
+def scenario(kind: str) -> tuple[tuple[Expr, ...], tuple[tuple[Expr, ...], ...]]:
+    """(per-task scales, per-task gradient sequences) of an invariance kind."""
+    if kind == "common-scale":
+        return (S.ALPHA,) * S.TASKS, S.G
+    if kind == "head-per-task-scale":
+        return (S.ALPHAS[0],), S.G[:1]
+    if kind == "backbone-per-task-scale":
+        return S.ALPHAS, S.G
+    raise ValueError(f"unknown invariance kind {kind!r}; valid: {', '.join(KINDS)}")
+
+
+def _init(config: Config, hp: Mapping[str, Any], param: Expr) -> State:
+    rule = get_rule(config.rule)
+    return rule.init(SYMPY, param, **{**rule.defaults, **hp})
+
+
+def step(
+    config: Config,
+    param: Expr,
+    grads: Sequence[Expr],
+    states: list[State],
+    k: Any,
+    hps: Sequence[Mapping[str, Any]],
+) -> Expr:
+    """One step on per-task gradients ``grads``; ``states``/``hps`` hold one entry per task if
+    ``config.per_task`` (the sum of per-task updates), else one for the summed gradient."""
+    rule = get_rule(config.rule)
+    if config.per_task:
+        new = param
+        for grad, state, hp in zip(grads, states, hps, strict=True):
+            new = new + rule.step(SYMPY, param, grad, state, k, **hp) - param
+        return new
+    return rule.step(SYMPY, param, sum(grads, sympy.S.Zero), states[0], k, **hps[0])
+
+
+def unroll(
+    config: Config, grads: Sequence[Sequence[Expr]], hps: Sequence[Mapping[str, Any]], param: Expr
+) -> tuple[list[Expr], list[State]]:
+    """The updates ``p_k - p_{k-1}`` of a run on per-task gradient sequences, and the last state."""
+    states = [_init(config, hp, param) for hp in hps]
+    updates = []
+    for k, grads_k in enumerate(zip(*grads, strict=True), start=1):
+        new = step(config, param, grads_k, states, k, hps)
+        updates.append(new - param)
+        param = new
+    return updates, states
+
+
+def _runs(
+    config: Config, kind: str, reference: ReferenceMap | None
+) -> tuple[tuple[Expr, ...], tuple[tuple[Expr, ...], ...], list[Mapping], list[Mapping]]:
+    """Scales, per-task gradients, and per-state hyperparameters of the scaled and reference
+    runs."""
+    scales, grads = scenario(kind)
+    hp = dict(config.hp)
+    if config.per_task:
+        refs = [reference(hp, a) if reference else hp for a in scales]
+        return scales, grads, [hp] * len(scales), refs
+    if reference is not None and len(set(scales)) > 1:
+        raise ValueError(
+            f"a hyperparameter map needs one scale per optimizer state; {config.label!r} shares "
+            f"one state across tasks under {kind!r}: use identity (reference=None)"
+        )
+    return scales, grads, [hp], [reference(hp, scales[0]) if reference else hp]
+
+
+def _degree(scaled: Expr, ref: Expr, scale: Expr) -> int | None:
+    """``d`` with ``scaled = scale^d ref``, or None when the ratio is not a power of ``scale``."""
+    if is_zero(ref):
+        return 0 if is_zero(scaled) else None
+    ratio = sympy.cancel(normalize(scaled / ref))
+    if ratio == 1:
+        return 0
+    base, exp = ratio.as_base_exp()
+    return int(exp) if base == scale and exp.is_Integer else None
+
+
+def prove(
+    config: Config, kind: str, reference: ReferenceMap | None = None, deep: bool = False
+) -> Proof:
+    """Try to prove that the scaled run's updates equal the reference run's, for every step
+    (``deep``: let ``sympy.simplify`` try what the targeted reduction leaves)."""
+    scales, grads, hps, refs = _runs(config, kind, reference)
+    scaled_grads = [[a * g for g in seq] for a, seq in zip(scales, grads, strict=True)]
+    upd_a, states_a = unroll(config, scaled_grads, hps, S.P0)
+    upd_1, states_1 = unroll(config, grads, refs, S.P0)
+    unrolled: list[Expr] = []
+    for u, v in zip(upd_a, upd_1, strict=True):
+        unrolled.append(residual(u, v, deep))
+        if not is_zero(unrolled[-1]):
+            return Proof(tuple(unrolled), ())  # the first failing step is the evidence
+    induction = _induction(config, scales, states_a, states_1, hps, refs, deep)
+    return Proof(tuple(unrolled), induction)
+
+
+def _induction(config, scales, states_a, states_1, hps, refs, deep: bool) -> tuple[Expr, ...]:
+    """Residuals of one symbolic step k from states scaled as the unrolled run says they are."""
+    state_scales = scales if config.per_task else scales[:1]
+    hyp_a: list[State] = []
+    hyp_1: list[State] = []
+    degrees: list[dict[str, int]] = []
+    for t, (a, sa, s1) in enumerate(zip(state_scales, states_a, states_1, strict=True)):
+        deg = {key: _degree(sa[key], s1[key], a) for key in s1}
+        if any(d is None for d in deg.values()):
+            return (sympy.nan,)  # the state is no power of the scale: no induction hypothesis
+        fresh = {key: sympy.Symbol(f"S_{key}_{t + 1}", real=True) for key in s1}
+        hyp_a.append({key: a ** deg[key] * fresh[key] for key in s1})
+        hyp_1.append(dict(fresh))
+        degrees.append(deg)
+    h = S.H[: len(scales)]
+    new_a = step(config, S.P, [a * g for a, g in zip(scales, h, strict=True)], hyp_a, S.K, hps)
+    new_1 = step(config, S.P, list(h), hyp_1, S.K, refs)
+    out = [residual(new_a, new_1, deep)]
+    for a, sa, s1, deg in zip(state_scales, hyp_a, hyp_1, degrees, strict=True):
+        out += [residual(sa[key], a ** deg[key] * s1[key], deep) for key in s1]
+    return tuple(out)
+
+
+def counterexample(
+    config: Config,
+    kind: str,
+    reference: ReferenceMap | None = None,
+    instance: Mapping[sympy.Symbol, Expr] | None = None,
+) -> dict[str, Any] | None:
+    """The first step at which the two runs' updates differ on concrete numbers, or None."""
+    values = dict(S.INSTANCE if instance is None else instance)
+    scales, grads, hps, refs = _runs(config, kind, reference)
+
+    def subs(x: Any) -> Any:
+        return sympy.sympify(x).subs(values) if isinstance(x, sympy.Basic) else x
+
+    def concrete(hp: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: tuple(map(subs, v)) if isinstance(v, tuple) else subs(v) for k, v in hp.items()}
+
+    nums = [[subs(g) for g in seq] for seq in grads]
+    scaled = [[subs(a) * g for g in seq] for a, seq in zip(scales, nums, strict=True)]
+    upd_a, _ = unroll(config, scaled, [concrete(h) for h in hps], subs(S.P0))
+    upd_1, _ = unroll(config, nums, [concrete(h) for h in refs], subs(S.P0))
+    for k, (u, v) in enumerate(zip(upd_a, upd_1, strict=True), start=1):
+        fu, fv = to_float(u), to_float(v)
+        if abs(to_float(u - v)) > 1e-9 * max(abs(fu), abs(fv)):
+            used = set().union(*(sympy.sympify(x).free_symbols for x in _inputs(config, kind)))
+            return {
+                "step": k,
+                "values": {str(s): str(values[s]) for s in sorted(used, key=str) if s in values},
+                "update_scaled": fu,
+                "update_reference": fv,
+            }
+    return None
+
+
+def _inputs(config: Config, kind: str) -> list[Any]:
+    """Every symbolic input of a comparison (hyperparameters, scales, gradients, start value)."""
+    scales, grads = scenario(kind)
+    hp_values = [x for v in config.hp.values() for x in (v if isinstance(v, tuple) else (v,))]
+    return [x for x in hp_values if isinstance(x, sympy.Basic)] + [
+        *scales,
+        *(g for seq in grads for g in seq),
+        S.P0,
+    ]
+
+
+def prove_run(config: Config, reference: ReferenceMap | None = None) -> Proof:
+    """A head trained with a frozen backbone: its gradient at step k is ``G_k(p_{k-1})``, a
+    function of the head parameter only (data of step k fixed). The runs are compared in
+    lockstep: once the parameters after a step are proven equal, both continue from the same
+    value, so both evaluate the same ``G_k``. The induction step is :func:`prove`'s."""
+    a = S.ALPHAS[0]
+    hp = dict(config.hp)
+    ref = dict(reference(hp, a)) if reference else hp
+    state_a, state_1 = _init(config, hp, S.P0), _init(config, ref, S.P0)
+    param, out = S.P0, []
+    for k in range(1, S.STEPS + 1):
+        grad = sympy.Function(f"G_{k}")(param)
+        new_a = step(config, param, [a * grad], [state_a], k, [hp])
+        new_1 = step(config, param, [grad], [state_1], k, [ref])
+        out.append(residual(new_a, new_1))
+        if not is_zero(out[-1]):
+            return Proof(tuple(out), ())
+        param = new_1
+    return Proof(tuple(out), prove(config, "head-per-task-scale", reference).induction)
+
+
+def prove_linear(config: Config) -> Proof:
+    """The backbone update under per-task scales is ``sum_t a_t`` (task t's update alone), the
+    state likewise (induction on symbolic per-task states ``S_t``, combined ``sum_t a_t S_t``)."""
+    scales, grads = scenario("backbone-per-task-scale")
+    hp = dict(config.hp)
+    scaled = [[a * g for g in seq] for a, seq in zip(scales, grads, strict=True)]
+    upd, state = unroll(config, scaled, [hp], S.P0)
+    alone = [unroll(config, [seq], [hp], S.P0) for seq in grads]
+    unrolled = tuple(
+        residual(u, sum(a * run[0][k] for a, run in zip(scales, alone, strict=True)))
+        for k, u in enumerate(upd)
+    )
+    if not all(is_zero(r) for r in unrolled):
+        return Proof(unrolled, ())
+    keys = list(state[0])
+    fresh = [{key: sympy.Symbol(f"S_{key}_{t + 1}", real=True) for key in keys} for t in scales]
+    combined = [{key: sum(a * f[key] for a, f in zip(scales, fresh, strict=True)) for key in keys}]
+    new = step(config, S.P, [a * h for a, h in zip(scales, S.H, strict=True)], combined, S.K, [hp])
+    singles = [[dict(f)] for f in fresh]
+    news = [step(config, S.P, [h], st, S.K, [hp]) for h, st in zip(S.H, singles, strict=True)]
+    induction = [residual(new - S.P, sum(a * (n - S.P) for a, n in zip(scales, news, strict=True)))]
+    for key in keys:
+        total = sum(a * st[0][key] for a, st in zip(scales, singles, strict=True))
+        induction.append(residual(combined[0][key], total))
+    return Proof(unrolled, tuple(induction))

@@ -1,0 +1,56 @@
+"""The result of a derivation: one atomic claim, its verdict, and the evidence for it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sympy
+
+from theory.algebra import is_zero
+
+VERDICTS = ("holds", "fails", "holds-within-bound")
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A claim with a stable ``id`` and its verdict.
+
+    ``holds``: every residual (unrolled steps, then the induction step) is exactly zero.
+    ``fails``: ``counterexample`` gives concrete numbers and the two differing updates.
+    ``holds-within-bound``: an exact identity (zero residuals) plus ``bound``, a closed form of
+    the deviation from exact invariance.
+    """
+
+    id: str
+    claim: str
+    verdict: str
+    assumptions: tuple[str, ...]
+    residuals: tuple[sympy.Expr, ...] = ()
+    counterexample: Mapping[str, Any] | None = None
+    bound: sympy.Expr | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"unknown verdict {self.verdict!r}; valid: {', '.join(VERDICTS)}")
+        if self.verdict == "fails" and not self.counterexample:
+            raise ValueError(f"statement {self.id!r} fails but carries no counterexample")
+        if self.verdict != "fails" and not (
+            self.residuals and all(is_zero(r) for r in self.residuals)
+        ):
+            raise ValueError(f"statement {self.id!r} is not proven: a residual is not zero")
+        if self.verdict == "holds-within-bound" and self.bound is None:
+            raise ValueError(f"statement {self.id!r} holds within a bound but carries none")
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"id", "claim", "verdict", "assumptions", "counterexample"}`` (plain JSON types)."""
+        claim = self.claim if self.bound is None else f"{self.claim} Bound: {self.bound}."
+        return {
+            "id": self.id,
+            "claim": claim,
+            "verdict": self.verdict,
+            "assumptions": list(self.assumptions),
+            "counterexample": None if self.counterexample is None else dict(self.counterexample),
+        }

@@ -1,0 +1,480 @@
+"""The statements (issue items a-h): each a derivation on the rules of :mod:`mtl.optim`.
+
+Paper slips recorded here: Eq. 21 writes beta1 in the backbone's second-moment update (it is
+beta2; the rules use beta2); Appendix A1 claim (b), "Adam offers loss-scale invariance for all
+network parameters (backbone and heads) if beta1 = beta2 = 0", is false for per-task scales:
+the backbone then steps by ``-lr sign(sum_t a_t g_t)``, which depends on the ratios of the a_t
+(statement ``adam-beta0.backbone.per-task-scale``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+
+import sympy
+
+from mtl.optim import SYMPY, get_rule
+from theory import configs as C
+from theory import symbols as S
+from theory.algebra import is_zero, residual, to_float
+from theory.engine import (
+    Config,
+    Proof,
+    ReferenceMap,
+    counterexample,
+    prove,
+    prove_linear,
+    prove_run,
+    unroll,
+)
+from theory.statement import Statement
+
+GIVEN = "the unscaled loss's gradient sequence is given (per step; a whole run: .run statements)"
+CONSTANT = "constant scales alpha_t > 0"
+ZERO_INIT = "zero initial optimizer state"
+NO_WD = "no weight decay"
+EPS0 = "eps = 0 (the paper's Eq. 19)"
+FROZEN = "frozen backbone: the head's gradient depends only on the head parameter and the data"
+ELEMENTWISE = "element-wise rule: one coordinate suffices"
+
+
+def _verdict(
+    sid: str,
+    claim: str,
+    assumptions: tuple[str, ...],
+    proof: Proof,
+    config: Config,
+    kind: str,
+    reference: ReferenceMap | None = None,
+    instance: dict | None = None,
+) -> Statement:
+    """``holds`` with the proof's residuals, or ``fails`` with a counterexample; when the
+    instance shows no difference, ``sympy.simplify`` gets a chance at the residuals."""
+    if proof.holds:
+        return Statement(sid, claim, "holds", assumptions, proof.unrolled + proof.induction)
+    found = counterexample(config, kind, reference, instance)
+    if found is None:
+        proof = prove(config, kind, reference, deep=True)
+        if proof.holds:
+            return Statement(sid, claim, "holds", assumptions, proof.unrolled + proof.induction)
+        raise RuntimeError(f"statement {sid!r}: neither proven nor refuted on the instance")
+    return Statement(sid, claim, "fails", assumptions, proof.unrolled, found)
+
+
+def _compare(sid, claim, assumptions, config, kind, reference=None, instance=None) -> Statement:
+    proof = prove(config, kind, reference)
+    return _verdict(sid, claim, assumptions, proof, config, kind, reference, instance)
+
+
+# --- a. Adam, heads ------------------------------------------------------------------------
+
+
+def adam_head() -> Statement:
+    return _compare(
+        "adam.head.per-task-scale",
+        "Adam (bias-corrected, eps = 0): the update of task t's head is the same for loss "
+        "alpha_t L_t as for L_t.",
+        (GIVEN, CONSTANT, EPS0, NO_WD, ZERO_INIT, ELEMENTWISE),
+        C.ADAM_EPS0,
+        "head-per-task-scale",
+    )
+
+
+def adam_head_no_bias_correction() -> Statement:
+    return _compare(
+        "adam.head.per-task-scale.no-bias-correction",
+        "Adam without bias correction (eps = 0): the head update is invariant to alpha_t.",
+        (GIVEN, CONSTANT, EPS0, NO_WD, ZERO_INIT, ELEMENTWISE),
+        C.ADAM_EPS0.with_hp(bias_correction=False),
+        "head-per-task-scale",
+    )
+
+
+def adam_head_run_frozen() -> Statement:
+    return _verdict(
+        "adam.head.run.frozen-backbone",
+        "Adam (eps = 0) with a frozen backbone: the whole head trajectory is invariant to alpha_t.",
+        (FROZEN, CONSTANT, EPS0, NO_WD, ZERO_INIT),
+        prove_run(C.ADAM_EPS0),
+        C.ADAM_EPS0,
+        "head-per-task-scale",
+    )
+
+
+def _tiny_model_run(alphas: tuple, steps: int = 2) -> list[dict[str, sympy.Expr]]:
+    """Adam (eps = 0, instance hyperparameters) on ``L_t = (psi_t phi x - y_t)^2 / 2``, x = 1,
+    y = (-1, 1), phi_0 = 1, psi_0 = (1/2, 1/2), total loss ``sum_t alpha_t L_t``; parameters
+    after each step."""
+    phi = sympy.Symbol("phi", real=True)
+    heads = sympy.symbols("psi_1:3", real=True)
+    losses = [(h * phi - y) ** 2 / 2 for h, y in zip(heads, (-1, 1), strict=True)]
+    total = sum(a * loss for a, loss in zip(alphas, losses, strict=True))
+    rule = get_rule("adam")
+    hp = {
+        **C.ADAM_EPS0.hp,
+        "lr": S.INSTANCE[S.LR],
+        "betas": (S.INSTANCE[S.BETA1], S.INSTANCE[S.BETA2]),
+    }
+    point = {phi: sympy.S.One, heads[0]: sympy.Rational(1, 2), heads[1]: sympy.Rational(1, 2)}
+    states = {p: rule.init(SYMPY, point[p], **{**rule.defaults, **hp}) for p in point}
+    out = []
+    for k in range(1, steps + 1):
+        grads = {p: sympy.diff(total, p).subs(point) for p in point}
+        point = {p: rule.step(SYMPY, point[p], grads[p], states[p], k, **hp) for p in point}
+        out.append(dict(point))
+    return out
+
+
+def adam_head_run_trained() -> Statement:
+    scaled = _tiny_model_run((S.INSTANCE[S.ALPHAS[0]], S.INSTANCE[S.ALPHAS[1]]))
+    ref = _tiny_model_run((1, 1))
+    head = sympy.Symbol("psi_1", real=True)
+    return Statement(
+        "adam.head.run.trained-backbone",
+        "Adam (eps = 0) with the backbone trained too: the head trajectory is not invariant to "
+        "per-task scales (the backbone moves differently, so the head's gradients differ).",
+        "fails",
+        (CONSTANT, EPS0, NO_WD, ZERO_INIT),
+        counterexample={
+            "model": "L_t = (psi_t * phi * x - y_t)^2 / 2, x = 1, y = (-1, 1), "
+            "phi_0 = 1, psi_0 = (1/2, 1/2), Adam lr 1/100 betas (9/10, 999/1000) eps 0",
+            "alphas": ["1/10", "10"],
+            "step": 2,
+            "update_scaled": to_float(scaled[1][head] - scaled[0][head]),
+            "update_reference": to_float(ref[1][head] - ref[0][head]),
+        },
+    )
+
+
+# --- b. Adam, backbone ---------------------------------------------------------------------
+
+
+def adam_backbone_common() -> Statement:
+    return _compare(
+        "adam.backbone.common-scale",
+        "Adam (eps = 0): one common scale alpha of all task losses leaves every update unchanged.",
+        (GIVEN, CONSTANT, EPS0, NO_WD, ZERO_INIT, ELEMENTWISE),
+        C.ADAM_EPS0,
+        "common-scale",
+    )
+
+
+def adam_backbone_per_task() -> Statement:
+    return _compare(
+        "adam.backbone.per-task-scale",
+        "Adam (eps = 0): the backbone update is invariant to per-task scales alpha_t.",
+        (GIVEN, CONSTANT, EPS0, NO_WD, ZERO_INIT, ELEMENTWISE),
+        C.ADAM_EPS0,
+        "backbone-per-task-scale",
+    )
+
+
+# --- c. SGD ---------------------------------------------------------------------------------
+
+
+def _sgd_lr(config: Config, slug: str) -> Callable[[], Statement]:
+    def build() -> Statement:
+        return _compare(
+            f"{slug}.head.loss-scale-is-lr",
+            f"{config.label}: scaling task t's loss by alpha_t gives the same head update as "
+            "scaling its head's learning rate by alpha_t.",
+            (GIVEN, CONSTANT, NO_WD, ZERO_INIT, ELEMENTWISE),
+            config,
+            "head-per-task-scale",
+            C.lr_times_scale,
+        )
+
+    return build
+
+
+def sgd_momentum_run() -> Statement:
+    return _verdict(
+        "sgd-momentum.head.run.frozen-backbone.loss-scale-is-lr",
+        "SGD+momentum with a frozen backbone: the head trajectory for loss alpha_t L_t is the one "
+        "for L_t with head learning rate alpha_t lr.",
+        (FROZEN, CONSTANT, NO_WD, ZERO_INIT),
+        prove_run(C.SGD_MOMENTUM, C.lr_times_scale),
+        C.SGD_MOMENTUM,
+        "head-per-task-scale",
+        C.lr_times_scale,
+    )
+
+
+def _sgd_linear(config: Config, slug: str) -> Callable[[], Statement]:
+    def build() -> Statement:
+        proof = prove_linear(config)
+        if not proof.holds:
+            raise RuntimeError(f"{slug}: linearity in the scales not proven: {proof}")
+        return Statement(
+            f"{slug}.backbone.linear-in-scales",
+            f"{config.label}: the backbone update under per-task scales is sum_t alpha_t times "
+            "the update task t alone would cause.",
+            "holds",
+            (GIVEN, NO_WD, ZERO_INIT, ELEMENTWISE),
+            proof.unrolled + proof.induction,
+        )
+
+    return build
+
+
+def sgd_weight_decay() -> Statement:
+    config = C.SGD_MOMENTUM.with_hp(weight_decay=S.WD)
+    return _compare(
+        "sgd-momentum.head.weight-decay.loss-scale-is-lr",
+        "SGD+momentum with coupled weight decay: scaling the loss by alpha_t equals scaling the "
+        "head learning rate by alpha_t.",
+        (GIVEN, CONSTANT, "coupled weight decay lambda > 0", ZERO_INIT),
+        config,
+        "head-per-task-scale",
+        C.lr_times_scale,
+    )
+
+
+# --- d. UW-O --------------------------------------------------------------------------------
+
+LOSSES = tuple(
+    tuple(sympy.Symbol(f"L_{t}_{k}", positive=True) for k in range(1, S.STEPS + 1))
+    for t in range(1, S.TASKS + 1)
+)
+"""``LOSSES[t][k]``: task t+1's unscaled loss at step k+1."""
+
+
+def _uwo_gradients(weight: Callable[[sympy.Expr], sympy.Expr], scales) -> list[list[sympy.Expr]]:
+    """Per-task gradients of ``sum_t w(sg[a_t L_t]) a_t L_t``: ``a_t g_t w(a_t L_t)``."""
+    return [
+        [a * g * weight(a * loss) for g, loss in zip(gs, ls, strict=True)]
+        for a, gs, ls in zip(scales, S.G, LOSSES, strict=True)
+    ]
+
+
+def uwo() -> Statement:
+    """The scaled gradients ``a_t g_t / (a_t L_t)`` are the unscaled ``g_t / L_t``, so every
+    optimizer of the atlas sees identical inputs; its updates agree step by step."""
+    scaled = _uwo_gradients(lambda x: 1 / x, S.ALPHAS)
+    plain = _uwo_gradients(lambda x: 1 / x, (1,) * S.TASKS)
+    residuals = [
+        residual(u, v)
+        for su, sv in zip(scaled, plain, strict=True)
+        for u, v in zip(su, sv, strict=True)
+    ]
+    for config in C.ATLAS_OPTIMIZERS:
+        hps = [config.hp] * (S.TASKS if config.per_task else 1)
+        upd_a, _ = unroll(config, scaled, hps, S.P0)
+        upd_1, _ = unroll(config, plain, hps, S.P0)
+        residuals += [residual(u, v) for u, v in zip(upd_a, upd_1, strict=True)]
+    return Statement(
+        "uwo.per-task-scale.all-optimizers",
+        "UW-O (L = sum_t L_t / sg[L_t]): every update of every optimizer, heads and backbone, is "
+        "invariant to per-task scales alpha_t.",
+        "holds" if all(is_zero(r) for r in residuals) else "fails",
+        (
+            "exact UW-O weights 1 / sg[L_t] (no eps)",
+            "losses L_t > 0",
+            "alpha_t > 0, may vary per step",
+        ),
+        tuple(residuals),
+    )
+
+
+def uwo_eps() -> Statement:
+    """With weights ``1/(L + eps)`` the scaled effective gradient is ``g a/(a L + eps)``; its
+    relative deviation from ``g/(L + eps)`` is exactly ``eps (a - 1)/(a L + eps)``, so
+    ``|dev| <= (eps / L) |1 - 1/a|``."""
+    a, loss, g = S.ALPHAS[0], LOSSES[0][0], S.G[0][0]
+    eps = S.EPS
+    scaled = _uwo_gradients(lambda x: 1 / (x + eps), S.ALPHAS)[0][0]
+    plain = _uwo_gradients(lambda x: 1 / (x + eps), (1,) * S.TASKS)[0][0]
+    closed = eps * (a - 1) / (a * loss + eps)
+    exact = residual((scaled - plain) / plain, closed)
+    deviation = residual(scaled, plain)
+    return Statement(
+        "uwo.eps.per-task-scale",
+        "UW-O as implemented (weights 1/(L_t + eps)): the effective gradient g_t/(L_t + eps) "
+        "changes under alpha_t by the relative factor eps (alpha_t - 1)/(alpha_t L_t + eps) "
+        f"(nonzero: {sympy.factor(deviation)} in absolute terms).",
+        "holds-within-bound",
+        ("weights 1 / (sg[L_t] + eps), eps > 0", "losses L_t > 0", "alpha_t > 0"),
+        (exact,),
+        bound=sympy.Abs(1 - 1 / a) * eps / loss,
+        notes=(f"g = {g}",),
+    )
+
+
+# --- e. one state per task -----------------------------------------------------------------
+
+
+def per_task_adam() -> Statement:
+    return _compare(
+        "per-task-adam.backbone.per-task-scale",
+        "One Adam state per task (AdaTask / MTL-IO with Adam, eps = 0): the backbone update, the "
+        "sum of per-task Adam updates, is invariant to per-task scales alpha_t.",
+        (GIVEN, CONSTANT, EPS0, NO_WD, ZERO_INIT, ELEMENTWISE),
+        Config("per-task Adam (eps=0)", "adam", C.ADAM_EPS0.hp, per_task=True),
+        "backbone-per-task-scale",
+    )
+
+
+def per_task_sgd() -> Statement:
+    return _compare(
+        "per-task-sgd.backbone.per-task-scale",
+        "One SGD+momentum state per task (MTL-IO as the paper ran it): the backbone update is "
+        "invariant to per-task scales alpha_t.",
+        (GIVEN, CONSTANT, NO_WD, ZERO_INIT, ELEMENTWISE),
+        Config("per-task SGD+momentum", "sgd", C.SGD_MOMENTUM.hp, per_task=True),
+        "backbone-per-task-scale",
+    )
+
+
+# --- f. sign methods and Adam at beta = 0 ---------------------------------------------------
+
+_KIND_SLUG = {
+    "head-per-task-scale": "head.per-task-scale",
+    "common-scale": "all.common-scale",
+    "backbone-per-task-scale": "backbone.per-task-scale",
+}
+_SIGN = (
+    (C.SIGNSGD, "signsgd"),
+    (C.SIGNUM, "signum"),
+    (C.ADAM_BETA0, "adam-beta0"),
+)
+
+
+def _sign(config: Config, slug: str, kind: str) -> Callable[[], Statement]:
+    what = {
+        "head-per-task-scale": "the head update is invariant to its task's scale alpha_t",
+        "common-scale": "every update is invariant to one common scale alpha of all losses",
+        "backbone-per-task-scale": "the backbone update is invariant to per-task scales alpha_t",
+    }[kind]
+    note = (
+        " (the paper's Appendix A1 claim (b) for beta1 = beta2 = 0)"
+        if slug == "adam-beta0" and kind == "backbone-per-task-scale"
+        else ""
+    )
+
+    def build() -> Statement:
+        return _compare(
+            f"{slug}.{_KIND_SLUG[kind]}",
+            f"{config.label}: {what}{note}.",
+            (GIVEN, CONSTANT, NO_WD, ZERO_INIT, ELEMENTWISE),
+            config,
+            kind,
+        )
+
+    return build
+
+
+# --- g. eps > 0 -----------------------------------------------------------------------------
+
+SQRT_V_HAT = sympy.Symbol("s", positive=True)
+"""sqrt of the bias-corrected second moment of the unscaled run, after the current step."""
+
+
+def adam_eps_rescaling() -> Statement:
+    return _compare(
+        "adam.eps.head.scale-is-eps-rescaling",
+        "Adam with eps > 0: the head update for loss alpha_t L_t equals Adam's update with "
+        "eps / alpha_t on L_t, exactly.",
+        (GIVEN, CONSTANT, NO_WD, ZERO_INIT, ELEMENTWISE),
+        C.ADAM,
+        "head-per-task-scale",
+        C.eps_over_scale,
+    )
+
+
+def adam_eps_bound() -> Statement:
+    """One step k from the unscaled state (m, v) and the scaled one (a m, a^2 v): with
+    ``s = sqrt(v_hat)`` after the step, ``u_a / u_1 - 1 = (eps - eps/a) / (s + eps/a)``, so the
+    relative deviation is at most ``max(eps, eps/a) / (s + min(eps, eps/a))``: negligible while
+    ``s >> eps/a`` and ``s >> eps``, of order one when ``s`` is near ``eps/a``."""
+    a, eps = S.ALPHAS[0], S.EPS
+    rule = get_rule("adam")
+    hp = dict(C.ADAM.hp)
+    m, v = sympy.Symbol("m", real=True), sympy.Symbol("v", positive=True)
+    ref = {"exp_avg": m, "exp_avg_sq": v}
+    scaled = {"exp_avg": a * m, "exp_avg_sq": a**2 * v}
+    u_a = rule.step(SYMPY, S.P, a * S.H[0], scaled, S.K, **hp) - S.P
+    u_1 = rule.step(SYMPY, S.P, S.H[0], ref, S.K, **hp) - S.P
+    s = sympy.sqrt(ref["exp_avg_sq"]) / sympy.sqrt(1 - S.BETA2**S.K)
+    exact = residual(u_a / u_1 - 1, (eps - eps / a) / (s + eps / a))
+    return Statement(
+        "adam.eps.head.deviation-bound",
+        "Adam with eps > 0: per step, the head update under alpha_t deviates from the unscaled one "
+        "by the relative amount (eps - eps/alpha_t) / (sqrt(v_hat) + eps/alpha_t); it matters "
+        "only when the gradient RMS sqrt(v_hat) is near eps/alpha_t (or eps).",
+        "holds-within-bound",
+        ("the same moments m, v of the unscaled run (given gradient sequence)", CONSTANT, NO_WD),
+        (exact,),
+        bound=sympy.Max(eps, eps / a) / (SQRT_V_HAT + sympy.Min(eps, eps / a)),
+    )
+
+
+# --- h. weight decay ------------------------------------------------------------------------
+
+
+def adam_l2() -> Statement:
+    return _compare(
+        "adam-l2.head.per-task-scale",
+        "Adam with coupled L2 weight decay (torch Adam(weight_decay=1e-5), the paper's setting, "
+        "eps = 0): the head update is invariant to alpha_t.",
+        (GIVEN, CONSTANT, EPS0, "coupled weight decay lambda = 1e-5", ZERO_INIT),
+        C.ADAM_EPS0.with_hp(weight_decay=S.WD),
+        "head-per-task-scale",
+        instance={**S.INSTANCE, S.WD: sympy.Rational(1, 10**5)},
+    )
+
+
+def adamw() -> Statement:
+    return _compare(
+        "adamw.head.per-task-scale",
+        "AdamW (decoupled weight decay, eps = 0): the head update is invariant to alpha_t.",
+        (GIVEN, CONSTANT, EPS0, "decoupled weight decay lambda > 0", ZERO_INIT, ELEMENTWISE),
+        Config("AdamW (eps=0)", "adamw", {**C.ADAM_EPS0.hp, "weight_decay": S.WD}),
+        "head-per-task-scale",
+    )
+
+
+BUILDERS: tuple[Callable[[], Statement], ...] = (
+    adam_head,
+    adam_head_no_bias_correction,
+    adam_head_run_frozen,
+    adam_head_run_trained,
+    adam_backbone_common,
+    adam_backbone_per_task,
+    _sgd_lr(C.SGD, "sgd"),
+    _sgd_lr(C.SGD_MOMENTUM, "sgd-momentum"),
+    _sgd_lr(C.NESTEROV, "nesterov"),
+    sgd_momentum_run,
+    _sgd_linear(C.SGD, "sgd"),
+    _sgd_linear(C.SGD_MOMENTUM, "sgd-momentum"),
+    sgd_weight_decay,
+    uwo,
+    uwo_eps,
+    per_task_adam,
+    per_task_sgd,
+    *(
+        _sign(c, slug, kind)
+        for kind in ("head-per-task-scale", "common-scale", "backbone-per-task-scale")
+        for c, slug in _SIGN
+    ),
+    adam_eps_rescaling,
+    adam_eps_bound,
+    adam_l2,
+    adamw,
+)
+
+
+@lru_cache(maxsize=1)
+def statements() -> tuple[Statement, ...]:
+    """Every statement, derived once per process."""
+    return tuple(build() for build in BUILDERS)
+
+
+def get(statement_id: str) -> Statement:
+    """The statement with this id; a ValueError lists the valid ids otherwise."""
+    for statement in statements():
+        if statement.id == statement_id:
+            return statement
+    raise ValueError(
+        f"unknown statement {statement_id!r}; valid: {', '.join(s.id for s in statements())}"
+    )
