@@ -19,7 +19,7 @@ and ``zero_grad(set_to_none=False)`` for the shared parameters (its ``_reset_gra
 ``param.grad.data``, which ``set_to_none=True``, torch's default now, leaves as ``None``). Its
 ``Trainer`` is not used, so its hard-coded ``cuda:0`` and ``iterator.next()`` do not matter.
 
-    python benchmarks/bench_methods_libmtl.py [--reps 30] [--warmup 5] [--size 64] [--batch 16]
+    python benchmarks/bench_methods_libmtl.py [--reps 30] [--warmup 5] [--size 32] [--batch 16]
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def import_libmtl_weighting() -> types.ModuleType:
     return weighting
 
 
-def small_cnn(tasks: int, width: int = 32) -> HardParameterSharing:
+def small_cnn(tasks: int, width: int = 16) -> HardParameterSharing:
     """Four 3x3 convolutions with BatchNorm and ReLU, then one 1x1 convolution head per task."""
     layers: list[nn.Module] = []
     for c_in in (3, width, width, width):
@@ -110,7 +110,9 @@ def make_steps(
     cls_name, kwargs = METHODS[name]
     theirs = libmtl_method(weighting, cls_name, theirs_model)
     ours = mtl.methods.get(name, tasks=TASKS) if name == "imtl" else mtl.methods.get(name)
-    theirs_opt = torch.optim.Adam([*theirs_model.parameters(), *theirs.parameters()], lr=1e-3)
+    # ``theirs`` holds the encoder as a submodule (as LibMTL's model does): list each parameter once
+    theirs_params = list(dict.fromkeys([*theirs_model.parameters(), *theirs.parameters()]))
+    theirs_opt = torch.optim.Adam(theirs_params, lr=1e-3)
     ours_opt = torch.optim.Adam([*ours_model.parameters(), *ours.parameters()], lr=1e-3)
     shared = ours_model.shared_parameters()
     heads = [p for t in ours_model.task_names for p in ours_model.task_parameters(t)]
@@ -136,7 +138,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=30, help="timed repetitions (>= 20)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps of each first")
-    parser.add_argument("--size", type=int, default=64, help="input height and width")
+    parser.add_argument("--size", type=int, default=32, help="input height and width")
     parser.add_argument("--batch", type=int, default=16, help="batch size")
     args = parser.parse_args(argv)
     if args.reps < 20:

@@ -60,8 +60,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             times[name].append(_time(opt.step))
     medians = {name: statistics.median(ts) for name, ts in times.items()}
     n = sum(g.numel() for g in grads)
-    print(f"Adam step on ResNet-18 ({n / 1e6:.1f} M parameters, {len(grads)} tensors), "
-          f"median of {args.reps} interleaved repetitions, {torch.get_num_threads()} threads")
+    print(
+        f"Adam step on ResNet-18 ({n / 1e6:.1f} M parameters, {len(grads)} tensors), "
+        f"median of {args.reps} interleaved repetitions, {torch.get_num_threads()} threads"
+    )
     for name, median in medians.items():
         print(f"  {name:<20} {1e3 * median:8.2f} ms")
     ours = medians["mtl.optim adam"]

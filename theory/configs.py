@@ -7,6 +7,11 @@ paper's derivation does (Eq. 19 drops the ``eps`` of Eq. 16).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+import sympy
+
 from theory import symbols as S
 from theory.engine import Config
 
@@ -54,11 +59,11 @@ ADAM_EPS0 = Config("Adam (eps=0)", "adam", {**ADAM_HP, "eps": 0})
 ADAM_BETA0 = Config("Adam (beta1=beta2=0, eps=0)", "adam", {**ADAM_EPS0.hp, "betas": (0, 0)})
 
 
-def eps_over_scale(hp, scale):
+def eps_over_scale(hp: Mapping[str, Any], scale: sympy.Expr) -> dict[str, Any]:
     """Reference hyperparameters ``eps -> eps / a`` (scaling a loss by a is Adam with eps/a)."""
     return {**hp, "eps": hp["eps"] / scale}
 
 
-def lr_times_scale(hp, scale):
+def lr_times_scale(hp: Mapping[str, Any], scale: sympy.Expr) -> dict[str, Any]:
     """Reference hyperparameters ``lr -> a lr`` (scaling an SGD loss by a is a learning rate)."""
     return {**hp, "lr": hp["lr"] * scale}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sympy
@@ -30,7 +30,6 @@ class Statement:
     residuals: tuple[sympy.Expr, ...] = ()
     counterexample: Mapping[str, Any] | None = None
     bound: sympy.Expr | None = None
-    notes: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:

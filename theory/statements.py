@@ -281,7 +281,7 @@ def uwo_eps() -> Statement:
     """With weights ``1/(L + eps)`` the scaled effective gradient is ``g a/(a L + eps)``; its
     relative deviation from ``g/(L + eps)`` is exactly ``eps (a - 1)/(a L + eps)``, so
     ``|dev| <= (eps / L) |1 - 1/a|``."""
-    a, loss, g = S.ALPHAS[0], LOSSES[0][0], S.G[0][0]
+    a, loss = S.ALPHAS[0], LOSSES[0][0]
     eps = S.EPS
     scaled = _uwo_gradients(lambda x: 1 / (x + eps), S.ALPHAS)[0][0]
     plain = _uwo_gradients(lambda x: 1 / (x + eps), (1,) * S.TASKS)[0][0]
@@ -297,7 +297,6 @@ def uwo_eps() -> Statement:
         ("weights 1 / (sg[L_t] + eps), eps > 0", "losses L_t > 0", "alpha_t > 0"),
         (exact,),
         bound=sympy.Abs(1 - 1 / a) * eps / loss,
-        notes=(f"g = {g}",),
     )
 
 

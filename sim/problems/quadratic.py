@@ -8,7 +8,8 @@ with shared parameters ``phi`` (dim d), a head ``psi_t`` (dim k) per task and a 
 scale ``alpha_t`` (``scales``). The design has singular values spaced geometrically from 1 to
 ``1 / sqrt(condition)`` (times ``sqrt(n)``), so the Hessian of one unscaled task loss in
 ``(phi, psi_t)``, ``[A_t B_t]^T [A_t B_t] / n``, has eigenvalues from 1 down to
-``1 / condition`` (see :meth:`Quadratic.make`). Targets are ``[A_t B_t] theta*_t + noise`` for a random
+``1 / condition`` (see :meth:`Quadratic.make`).
+Targets are ``[A_t B_t] theta*_t + noise`` for a random
 optimum ``theta*_t``, so ``noise`` controls how much the tasks conflict in ``phi``.
 Everything is a deterministic function of ``seed``.
 """

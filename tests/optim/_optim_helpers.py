@@ -1,6 +1,8 @@
-"""Shared pieces of the mtl.optim tests: torch counterparts, hyperparameter strategies, a tiny net."""
+"""Shared pieces of the mtl.optim tests: torch counterparts, hyperparameter strategies, a net."""
 
 from __future__ import annotations
+
+import itertools
 
 import torch
 from hypothesis import strategies as st
@@ -95,7 +97,7 @@ def tiny_net(seed: int, widths: tuple[int, ...] = (3, 5, 2)) -> torch.nn.Sequent
     """A float64 tanh MLP, deterministic in ``seed``."""
     gen = torch.Generator().manual_seed(seed)
     layers: list[torch.nn.Module] = []
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+    for i, (a, b) in enumerate(itertools.pairwise(widths)):
         layer = torch.nn.Linear(a, b).double()
         with torch.no_grad():
             layer.weight.copy_(torch.randn(b, a, generator=gen, dtype=torch.float64) / a**0.5)

@@ -75,7 +75,9 @@ def test_sign_methods_equal_the_hand_written_update(name, data, seed):
     p0, grads = _sequence(seed, (6,))
     expected = _sign_by_hand(p0, grads, **hp)
     np.testing.assert_allclose(_run_foreach(name, p0, grads, hp), expected, rtol=0, atol=1e-13)
-    np.testing.assert_allclose(_run_pure(NUMPY, name, p0, grads, hp, np.array), expected, atol=1e-13)
+    np.testing.assert_allclose(
+        _run_pure(NUMPY, name, p0, grads, hp, np.array), expected, atol=1e-13
+    )
 
 
 def test_sign_methods_move_every_coordinate_by_lr():

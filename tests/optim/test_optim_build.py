@@ -6,7 +6,14 @@ import copy
 
 import pytest
 import torch
-from _optim_helpers import ALL_RULES, HYPERPARAMETERS, TORCH_CLASSES, regression_data, tiny_net, train
+from _optim_helpers import (
+    ALL_RULES,
+    HYPERPARAMETERS,
+    TORCH_CLASSES,
+    regression_data,
+    tiny_net,
+    train,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -144,7 +151,10 @@ def test_state_dict_round_trip_continues_the_run(seed: int, k: int):
 def test_state_dict_round_trip_keeps_per_task_states():
     w = _param()
     opt = mtl.optim.build("adam", [{"params": [w], "tasks": 2}], lr=0.1)
-    grads = [torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64), torch.full((3,), 0.5, dtype=torch.float64)]
+    grads = [
+        torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64),
+        torch.full((3,), 0.5, dtype=torch.float64),
+    ]
     opt.step(task_grads={w: grads})
     saved = copy.deepcopy(opt.state_dict())
     w2 = torch.nn.Parameter(w.detach().clone())

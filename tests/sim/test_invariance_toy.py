@@ -107,9 +107,16 @@ def test_recorded_first_gradient_norm_equals_autograd(runs):
     model = TwoUnits(samples=QUICK.samples, seed=QUICK.seed)
     losses = model.losses()
     for t in range(2):
-        (g,) = [torch.cat([x.reshape(-1) for x in torch.autograd.grad(
-            losses[t], model.head_parameters(t), retain_graph=True
-        )])]
+        (g,) = [
+            torch.cat(
+                [
+                    x.reshape(-1)
+                    for x in torch.autograd.grad(
+                        losses[t], model.head_parameters(t), retain_graph=True
+                    )
+                ]
+            )
+        ]
         assert runs[("ew+adam/frozen/unscaled", "grad_norm", f"head{t + 1}", 1)] == pytest.approx(
             float(g.norm()), rel=1e-12
         )
@@ -119,15 +126,15 @@ def test_recorded_first_gradient_norm_equals_autograd(runs):
         )
 
 
-scales = st.tuples(
-    st.floats(-3, 3).map(lambda e: 10.0**e), st.floats(-3, 3).map(lambda e: 10.0**e)
-)
+scales = st.tuples(st.floats(-3, 3).map(lambda e: 10.0**e), st.floats(-3, 3).map(lambda e: 10.0**e))
 
 
 @settings(deadline=None)
 @given(scales=scales, seed=st.integers(0, 2**16))
 def test_invariance_laws_hold_for_random_scales(scales, seed):
-    cfg = dataclasses.replace(QUICK, epochs=3, samples=16, scales=scales, seed=seed)
+    # an odd sample count: with an even one, a mean of L1 signs can be exactly 0, and then its
+    # rounding residue (of either sign) decides Adam's eps-free first step, sign(g)
+    cfg = dataclasses.replace(QUICK, epochs=3, samples=15, scales=scales, seed=seed)
     for pair in (study.Pair("ew", "adam", "frozen"), study.Pair("ew", "adam-per-task", "free")):
         _, plain = study.simulate_run(cfg, pair, scaled=False)
         _, scaled = study.simulate_run(cfg, pair, scaled=True)
