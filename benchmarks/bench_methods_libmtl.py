@@ -119,7 +119,9 @@ def make_steps(
 
     def losses(model: HardParameterSharing) -> torch.Tensor:
         out = model(x)
-        return torch.stack([depth_loss(out[t], y) for t, y in zip(model.task_names, targets)])
+        return torch.stack(
+            [depth_loss(out[t], y) for t, y in zip(model.task_names, targets, strict=True)]
+        )
 
     def libmtl_step() -> None:
         theirs_opt.zero_grad()
@@ -174,9 +176,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         theirs, ours = medians[name, "libmtl"], medians[name, "ours"]
         ratios[name] = ours / theirs
         flag = "" if ratios[name] <= 1.05 else "   <-- above the 1.05 target"
-        print(
-            f"  {name:<8} {1e3 * theirs:10.2f} {1e3 * ours:9.2f} {ratios[name]:6.2f}x{flag}"
-        )
+        print(f"  {name:<8} {1e3 * theirs:10.2f} {1e3 * ours:9.2f} {ratios[name]:6.2f}x{flag}")
     return ratios
 
 

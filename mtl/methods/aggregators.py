@@ -45,15 +45,16 @@ class PCGrad(Aggregator):
     def aggregate(self, jacobian: Tensor, generator: torch.Generator | None) -> Tensor:
         def one(j: Tensor) -> tuple[Tensor, Tensor]:
             t = j.shape[0]
-            gram = j @ j.T
-            coef = torch.eye(t, dtype=j.dtype, device=j.device)  # row i: g_i^pc = coef[i] @ j
+            # The T x T loop runs on Python floats: a loop of tiny tensor ops costs more than
+            # the Jacobian at T = 40 (measured in benchmarks/bench_methods_tasks.py).
+            gram = (j @ j.T).detach().cpu().double().numpy()
+            coef = np.eye(t)  # row i: g_i^pc = coef[i] @ j
             for i in range(t):
                 for k in _permutation(t, generator):
                     dot = coef[i] @ gram[:, k]
                     if dot < 0 and gram[k, k] > 0:
                         coef[i, k] -= dot / gram[k, k]
-            weights = coef.sum(0)
-            return weights @ j, weights
+            return _combine(coef.sum(0), j)
 
         direction, self.last_weights = rowwise(one, jacobian)
         return direction

@@ -68,7 +68,9 @@ class Optimizer(torch.optim.Optimizer):
                 self._step_per_task(rule, hp, group["params"], group["tasks"], task_grads)
         return loss
 
-    def _advance(self, rule: Rule, hp: dict[str, Any], param: torch.Tensor, suffixes: Sequence[str]) -> int:
+    def _advance(
+        self, rule: Rule, hp: dict[str, Any], param: torch.Tensor, suffixes: Sequence[str]
+    ) -> int:
         """Increment the parameter's step count, creating its state on the first step."""
         state = self.state[param]
         if not state:
@@ -80,14 +82,12 @@ class Optimizer(torch.optim.Optimizer):
         return state["step"]
 
     def _apply(self, rule, hp, owners, targets, grads, step: int, suffix: str = "") -> None:
-        """Run the rule in place on ``targets`` with the state that ``owners`` hold under ``suffix``.
+        """Run the rule in place on ``targets`` with the state ``owners`` hold under ``suffix``.
 
         Buffers a rule creates on its first step (SGD's momentum) are stored back as well.
         """
         first = self.state[owners[0]]
         names = [k[: len(k) - len(suffix)] for k in first if k != "step" and k.endswith(suffix)]
-        if suffix == "":
-            names = [n for n in names if "@task" not in n]
         state = {n: [self.state[p][n + suffix] for p in owners] for n in names}
         rule.update(FOREACH, targets, grads, state, step, **hp)
         for n, bufs in state.items():
@@ -105,7 +105,9 @@ class Optimizer(torch.optim.Optimizer):
         for step, bucket in buckets.items():
             self._apply(rule, hp, bucket, bucket, [p.grad for p in bucket], step)
 
-    def _step_per_task(self, rule: Rule, hp: dict[str, Any], params, tasks: int, task_grads) -> None:
+    def _step_per_task(
+        self, rule: Rule, hp: dict[str, Any], params, tasks: int, task_grads
+    ) -> None:
         if task_grads is None:
             raise ValueError(
                 f"a parameter group with tasks={tasks} keeps one state per task and needs "
@@ -118,7 +120,9 @@ class Optimizer(torch.optim.Optimizer):
             if grads is None:
                 continue
             if len(grads) != tasks:
-                raise ValueError(f"expected {tasks} per-task gradients for a parameter, got {len(grads)}")
+                raise ValueError(
+                    f"expected {tasks} per-task gradients for a parameter, got {len(grads)}"
+                )
             buckets[self._advance(rule, hp, p, suffixes)].append(p)
         for step, bucket in buckets.items():
             total = torch._foreach_mul(bucket, 1 - tasks)  # p + sum_t (p_t - p)

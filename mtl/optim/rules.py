@@ -61,7 +61,9 @@ def adamw(ops, param, grad, state: State, step, *, lr, betas, eps, weight_decay,
 def _adam_step(ops, param, grad, state: State, step, lr, betas, eps, bias_correction):
     beta1, beta2 = betas
     m = state["exp_avg"] = ops.lerp_(state["exp_avg"], grad, 1 - beta1)
-    v = state["exp_avg_sq"] = ops.addcmul_(ops.mul_(state["exp_avg_sq"], beta2), grad, grad, 1 - beta2)
+    v = state["exp_avg_sq"] = ops.addcmul_(
+        ops.mul_(state["exp_avg_sq"], beta2), grad, grad, 1 - beta2
+    )
     if bias_correction:
         step_size = lr / (1 - beta1**step)
         denom = ops.add_scalar_(ops.div_(ops.sqrt(v), ops.scalar_sqrt(1 - beta2**step)), eps)
@@ -71,9 +73,13 @@ def _adam_step(ops, param, grad, state: State, step, lr, betas, eps, bias_correc
     return ops.addcdiv_(param, m, denom, -step_size)
 
 
-def rmsprop(ops, param, grad, state: State, step, *, lr, alpha, eps, weight_decay, momentum, centered):
+def rmsprop(
+    ops, param, grad, state: State, step, *, lr, alpha, eps, weight_decay, momentum, centered
+):
     grad = _coupled_decay(ops, param, grad, weight_decay)
-    v = state["square_avg"] = ops.addcmul_(ops.mul_(state["square_avg"], alpha), grad, grad, 1 - alpha)
+    v = state["square_avg"] = ops.addcmul_(
+        ops.mul_(state["square_avg"], alpha), grad, grad, 1 - alpha
+    )
     if centered:
         mean = state["grad_avg"] = ops.lerp_(state["grad_avg"], grad, 1 - alpha)
         avg = ops.sqrt(ops.addcmul(v, mean, mean, -1))
@@ -88,7 +94,19 @@ def rmsprop(ops, param, grad, state: State, step, *, lr, alpha, eps, weight_deca
     return ops.addcdiv_(param, grad, avg, -lr)
 
 
-def adagrad(ops, param, grad, state: State, step, *, lr, lr_decay, weight_decay, eps, initial_accumulator_value):
+def adagrad(
+    ops,
+    param,
+    grad,
+    state: State,
+    step,
+    *,
+    lr,
+    lr_decay,
+    weight_decay,
+    eps,
+    initial_accumulator_value,
+):
     grad = _coupled_decay(ops, param, grad, weight_decay)
     clr = lr / (1 + (step - 1) * lr_decay)
     s = state["sum"] = ops.addcmul_(state["sum"], grad, grad, 1)
@@ -197,23 +215,52 @@ _ADAM_DEFAULTS = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "bias_correcti
 RULES: dict[str, Rule] = {
     rule.name: rule
     for rule in (
-        Rule("sgd", sgd, _zeros(), {"lr": 1e-3, "momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0}),
-        Rule("adam", adam, _zeros("exp_avg", "exp_avg_sq"), {**_ADAM_DEFAULTS, "weight_decay": 0.0}),
-        Rule("adamw", adamw, _zeros("exp_avg", "exp_avg_sq"), {**_ADAM_DEFAULTS, "weight_decay": 1e-2}),
+        Rule(
+            "sgd",
+            sgd,
+            _zeros(),
+            {"lr": 1e-3, "momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0},
+        ),
+        Rule(
+            "adam", adam, _zeros("exp_avg", "exp_avg_sq"), {**_ADAM_DEFAULTS, "weight_decay": 0.0}
+        ),
+        Rule(
+            "adamw",
+            adamw,
+            _zeros("exp_avg", "exp_avg_sq"),
+            {**_ADAM_DEFAULTS, "weight_decay": 1e-2},
+        ),
         Rule(
             "rmsprop",
             rmsprop,
             _rmsprop_init,
-            {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0, "centered": False},
+            {
+                "lr": 1e-2,
+                "alpha": 0.99,
+                "eps": 1e-8,
+                "weight_decay": 0.0,
+                "momentum": 0.0,
+                "centered": False,
+            },
         ),
         Rule(
             "adagrad",
             adagrad,
             _adagrad_init,
-            {"lr": 1e-2, "lr_decay": 0.0, "weight_decay": 0.0, "initial_accumulator_value": 0.0, "eps": 1e-10},
+            {
+                "lr": 1e-2,
+                "lr_decay": 0.0,
+                "weight_decay": 0.0,
+                "initial_accumulator_value": 0.0,
+                "eps": 1e-10,
+            },
         ),
-        Rule("signsgd", sign_descent, _sign_init, {"lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0}),
-        Rule("signum", sign_descent, _sign_init, {"lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0}),
+        Rule(
+            "signsgd", sign_descent, _sign_init, {"lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0}
+        ),
+        Rule(
+            "signum", sign_descent, _sign_init, {"lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0}
+        ),
     )
 }
 

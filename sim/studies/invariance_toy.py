@@ -53,6 +53,8 @@ SAMPLES = 256
 QUICK_SAMPLES = 64
 SCALES = (10.0, 0.1)
 LR_SGD = 1e-3
+"""UW-O's gradient is g_t / L_t: at 1e-2 its SGD run oscillates, and the oscillation amplifies
+float64 rounding (x10 every ~6 epochs) until scaled and unscaled runs part after ~60 epochs."""
 LR_ADAM = 1e-3
 MOMENTUM = 0.9
 TOLERANCE = 1e-9
@@ -154,7 +156,8 @@ Record = dict[tuple[str, str], np.ndarray]
 
 
 def simulate_run(config: Config, pair: Pair, scaled: bool) -> tuple[Record, dict[str, np.ndarray]]:
-    """Train one run: ``({(quantity, part): values per epoch}, {part: update vectors (epochs, n)})``."""
+    """Train one run; returns ``{(quantity, part): values per epoch}`` and
+    ``{part: update vectors (epochs, n)}``."""
     scales = config.scales if scaled else (1.0, 1.0)
     model = TwoUnits(samples=config.samples, scales=scales, seed=config.seed)
     frozen = pair.backbone == "frozen"

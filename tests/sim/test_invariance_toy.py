@@ -134,7 +134,7 @@ scales = st.tuples(st.floats(-3, 3).map(lambda e: 10.0**e), st.floats(-3, 3).map
 def test_invariance_laws_hold_for_random_scales(scales, seed):
     # an odd sample count: with an even one, a mean of L1 signs can be exactly 0, and then its
     # rounding residue (of either sign) decides Adam's eps-free first step, sign(g)
-    cfg = dataclasses.replace(QUICK, epochs=3, samples=15, scales=scales, seed=seed)
+    cfg = dataclasses.replace(QUICK, epochs=2, samples=15, scales=scales, seed=seed)
     for pair in (study.Pair("ew", "adam", "frozen"), study.Pair("ew", "adam-per-task", "free")):
         _, plain = study.simulate_run(cfg, pair, scaled=False)
         _, scaled = study.simulate_run(cfg, pair, scaled=True)
@@ -145,7 +145,10 @@ def test_invariance_laws_hold_for_random_scales(scales, seed):
     _, scaled = study.simulate_run(cfg, pair, scaled=True)
     for t in range(2):  # first SGD step on a head: alpha_t times the unscaled one
         part = f"head{t + 1}"
-        np.testing.assert_allclose(scaled[part][0], scales[t] * plain[part][0], rtol=1e-10)
+        # p - lr alpha g rounds at the level of |p| ~ 1, hence the absolute tolerance
+        np.testing.assert_allclose(
+            scaled[part][0], scales[t] * plain[part][0], rtol=1e-9, atol=1e-14 * max(1.0, scales[t])
+        )
 
 
 def test_adam_eps_breaks_the_invariance_by_a_bounded_amount():

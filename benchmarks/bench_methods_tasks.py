@@ -1,0 +1,173 @@
+"""Time and memory of one training step of every MTL method as the number of tasks T grows.
+
+For T = 2, 3, 10, 40, a small hard-parameter-sharing CNN (three 3x3 convolutions with BatchNorm,
+8 channels, shared; one 1x1 convolution depth head per task, L1 losses) takes steps on one fixed
+batch of 8 inputs of 64x64. One step of method m: zero the gradients, forward, the T losses,
+``mtl.backward(losses, m, shared=..., task_params=..., representation=...)``, and the optimizer
+step (``mtl.optim`` Adam; the optimizer-level methods step their per-task states with
+``task_grads``). FAMO's step includes its logit update from a second, gradient-free forward, as
+FAMO needs. DWA runs without epoch boundaries (its per-step cost does not depend on them).
+
+Time: after two warm-up steps of each method, the steps of all methods at one T are interleaved
+``--reps`` times; the median is printed, and its ratio to EW's (one backward of the summed loss).
+Memory: the peak of the bytes held by torch CPU tensors during one further step, above what was
+held when it started, read from the allocation and free events that ``torch.profiler`` records
+with ``profile_memory=True`` (so it counts activations, the Jacobian and the new gradients, and
+not Python objects or the allocator's slack; ``tracemalloc`` does not see torch's allocations, and
+the process's peak RSS would need a fresh process per configuration).
+
+    python benchmarks/bench_methods_tasks.py [--reps 20] [--tasks 2 3 10 40] [--methods ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.profiler import ProfilerActivity, profile
+
+import mtl
+import mtl.methods
+import mtl.optim
+from mtl.losses import depth_loss
+from mtl.methods import OptimizerLevel, SolverError
+from mtl.methods.weightings import FAMO
+from mtl.model import HardParameterSharing
+
+Step = Callable[[], None]
+
+
+def small_cnn(tasks: int) -> HardParameterSharing:
+    """Three 3x3 convolutions with BatchNorm (8 channels) and a 1x1 depth head per task."""
+    layers: list[nn.Module] = []
+    for c_in in (3, 8, 8):
+        layers += [nn.Conv2d(c_in, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU()]
+    return HardParameterSharing(
+        nn.Sequential(*layers), {f"t{t}": nn.Conv2d(8, 1, 1) for t in range(tasks)}
+    )
+
+
+def make_step(name: str, tasks: int, x: torch.Tensor, targets: list[torch.Tensor]) -> Step:
+    """One training step of method ``name`` on its own copy of the model (same initial weights)."""
+    torch.manual_seed(0)
+    model = small_cnn(tasks)
+    cls = mtl.methods.method_class(name)
+    method = cls(tasks=tasks) if "tasks" in cls.defaults else cls()
+    shared = model.shared_parameters()
+    heads = [p for t in model.task_names for p in model.task_parameters(t)]
+    if isinstance(method, OptimizerLevel):
+        groups = method.param_groups(shared, heads, tasks)
+        opt = mtl.optim.build(method.rule_name(), groups, lr=1e-3)
+    else:
+        opt = mtl.optim.build("adam", [*model.parameters(), *method.parameters()], lr=1e-3)
+    on_representation = method.gradient_of == "representation"
+
+    def losses() -> tuple[torch.Tensor, torch.Tensor]:
+        out, rep = model(x, return_representation=True)
+        stacked = torch.stack(
+            [depth_loss(out[t], y) for t, y in zip(model.task_names, targets, strict=True)]
+        )
+        return stacked, rep
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        stacked, rep = losses()
+        record = mtl.backward(
+            stacked,
+            method,
+            shared=shared,
+            task_params=heads,
+            representation=rep if on_representation else None,
+        )
+        if record.task_grads is not None:
+            opt.step(task_grads=record.task_grads)
+        else:
+            opt.step()
+        if isinstance(method, FAMO):
+            with torch.no_grad():
+                method.update(losses()[0])
+
+    return step
+
+
+def peak_bytes(step: Step) -> int:
+    """Peak bytes of torch CPU tensors allocated during ``step()`` above those live before it."""
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    events = sorted(
+        (e.start_ns(), e.nbytes())
+        for e in prof.profiler.kineto_results.events()
+        if e.name() == "[memory]"
+    )
+    live = peak = 0
+    for _, nbytes in events:
+        live += nbytes
+        peak = max(peak, live)
+    return peak
+
+
+def bench(tasks: int, names: list[str], reps: int) -> dict[str, tuple[float, float] | str]:
+    """Median step seconds and peak MiB of each method at ``tasks`` tasks (or its error)."""
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(8, 3, 64, 64, generator=generator)
+    targets = [torch.rand(8, 1, 64, 64, generator=generator) for _ in range(tasks)]
+    steps: dict[str, Step] = {}
+    results: dict[str, tuple[float, float] | str] = {}
+    for name in names:
+        step = make_step(name, tasks, x, targets)
+        try:
+            step()
+            step()
+        except SolverError as error:
+            results[name] = f"SolverError: {error}"[:60]
+            continue
+        steps[name] = step
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(reps):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+    for name, step in steps.items():
+        results[name] = (statistics.median(times[name]), peak_bytes(step) / 2**20)
+    return results
+
+
+def main(argv: list[str] | None = None) -> dict[int, dict[str, tuple[float, float] | str]]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=20, help="timed repetitions (>= 20)")
+    parser.add_argument("--tasks", type=int, nargs="+", default=[2, 3, 10, 40])
+    parser.add_argument("--methods", nargs="+", default=list(mtl.methods.NAMES))
+    args = parser.parse_args(argv)
+    if args.reps < 20:
+        raise ValueError(f"--reps={args.reps}: medians need at least 20 repetitions")
+    names = ["ew", *(n for n in args.methods if n != "ew")]
+    for name in names:
+        mtl.methods.method_class(name)  # unknown names raise with the valid ones
+    print(
+        f"One training step, small CNN, 64x64 inputs, batch 8; median of {args.reps} "
+        f"interleaved repetitions, {torch.get_num_threads()} threads; ratio = time / EW's time"
+    )
+    out = {}
+    for tasks in args.tasks:
+        out[tasks] = results = bench(tasks, names, args.reps)
+        base = results["ew"][0]
+        print(f"T = {tasks}")
+        print(f"  {'method':<12} {'kind':<10} {'ms':>9} {'x EW':>7} {'peak MiB':>9}")
+        for name in names:
+            kind = mtl.methods.method_class(name).kind
+            result = results[name]
+            if isinstance(result, str):
+                print(f"  {name:<12} {kind:<10} {result}")
+                continue
+            seconds, mib = result
+            print(f"  {name:<12} {kind:<10} {1e3 * seconds:9.1f} {seconds / base:6.2f}x {mib:9.1f}")
+    return out
+
+
+if __name__ == "__main__":
+    main()

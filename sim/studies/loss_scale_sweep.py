@@ -1,0 +1,332 @@
+"""loss-scale-sweep: loss-scale ratio x optimizer x learning rate x seed on the quadratic family.
+
+Problem: :meth:`sim.problems.quadratic.Quadratic.make` with two tasks (shared dim 4, head dim 3,
+16 samples, condition 10, noise 0.5), full batch, analytic gradients. With
+``theta_t = (phi, psi_t)``, ``H_t = M_t^T M_t / n`` and ``c_t = M_t^T y_t / n`` for the design
+``M_t = [A_t B_t]``, the unscaled loss is ``L_t = theta_t^T H_t theta_t / 2 - c_t^T theta_t + e_t``.
+
+Scales: a ratio ``r = alpha_1 / alpha_2`` is run as ``alpha = (sqrt r, 1 / sqrt r)`` (product 1),
+so ``r = 1`` is the unscaled twin of every run. Optimizers (``mtl.optim`` rules on the NUMPY
+backend; every run of one optimizer advances as one batched computation with per-run learning
+rates; a run leaves the batch when its update falls below ``tol`` or it leaves the finite
+numbers): ``sgd``, ``sgdm`` (momentum 0.9), ``adam``, ``adamw`` (weight decay 1e-2),
+``signsgd`` on ``sum_t alpha_t L_t``; ``adam-per-task`` (one Adam state per task, sum of the
+per-task updates); ``uwo-sgd``, ``uwo-adam`` on UW-O, whose gradient is
+``sum_t alpha_t g_t / (alpha_t L_t) = sum_t g_t / L_t`` (paper Eq. 10-11).
+
+Outputs per run: the final unscaled losses; the Pareto front in closed form (minimisers
+``theta*(w)`` of ``w L_1 + (1 - w) L_2``, one linear system per w on a logit grid), the distance
+of the final point to it (parameter space) and the ``w`` of the nearest minimiser (EW at a
+stationary point sits at ``w = r / (1 + r)``); the first head updates and the final losses
+divided by those of the unscaled twin (same optimizer, lr, seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from mtl.optim import NUMPY, get_rule
+from sim.io import prepare_output_dir, write_csv
+from sim.problems.quadratic import Quadratic
+
+NAME = "loss-scale-sweep"
+SHARED, HEAD, SAMPLES = 4, 3, 16
+OPTIMIZERS: dict[str, tuple[str, dict, str]] = {
+    "sgd": ("sgd", {}, "sum"),
+    "sgdm": ("sgd", {"momentum": 0.9}, "sum"),
+    "adam": ("adam", {}, "sum"),
+    "adamw": ("adamw", {"weight_decay": 1e-2}, "sum"),
+    "signsgd": ("signsgd", {}, "sum"),
+    "adam-per-task": ("adam", {}, "per-task"),
+    "uwo-sgd": ("sgd", {}, "uwo"),
+    "uwo-adam": ("adam", {}, "uwo"),
+}
+"""Study name -> (mtl.optim rule, hyperparameters, how the task gradients are combined)."""
+RATIOS = tuple(10.0**e for e in np.arange(-4, 4.5, 0.5))
+LRS = (1e-3, 1e-2, 1e-1)
+STEPS = 3000
+QUICK = {"ratios": (1e-2, 1.0, 1e2), "lrs": (1e-2,), "seeds": (0,), "steps": 300}
+FRONT_LOGITS = np.linspace(-14, 14, 561)
+
+
+@dataclass(frozen=True)
+class Config:
+    """One study configuration; ``config.json`` of an output folder is ``asdict`` of it."""
+
+    optimizers: tuple[str, ...] = tuple(OPTIMIZERS)
+    ratios: tuple[float, ...] = RATIOS
+    lrs: tuple[float, ...] = LRS
+    seeds: tuple[int, ...] = (0, 1, 2)
+    steps: int = STEPS
+    tol: float = 1e-12
+
+    def __post_init__(self) -> None:
+        unknown = [o for o in self.optimizers if o not in OPTIMIZERS]
+        if unknown or not self.optimizers:
+            raise ValueError(f"unknown or no optimizer {unknown}; valid: {', '.join(OPTIMIZERS)}")
+        for key in ("ratios", "lrs"):
+            values = tuple(float(v) for v in getattr(self, key))
+            if not values or not all(np.isfinite(v) and v > 0 for v in values):
+                raise ValueError(f"{key} must be finite numbers > 0, got {values}")
+            object.__setattr__(self, key, values)
+        if 1.0 not in self.ratios:
+            raise ValueError("ratios must contain 1 (the unscaled twin of every run)")
+        if int(self.steps) < 1 or not self.seeds:
+            raise ValueError("steps must be >= 1 and at least one seed is needed")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Stacked quadratic data: ``H`` (S, T, w, w), ``c`` (S, T, w), ``e`` (S, T), ``x0`` (S, P)."""
+
+    H: np.ndarray
+    c: np.ndarray
+    e: np.ndarray
+    x0: np.ndarray
+
+    @classmethod
+    def make(cls, seeds: tuple[int, ...]) -> Problem:
+        Hs, cs, es, x0s = [], [], [], []
+        for seed in seeds:
+            q = Quadratic.make(shared_dim=SHARED, head_dim=HEAD, samples=SAMPLES, seed=seed)
+            M = np.concatenate([q.A.numpy(), q.B.numpy()], axis=2)
+            y = q.y.numpy()
+            Hs.append(np.einsum("tni,tnj->tij", M, M) / SAMPLES)
+            cs.append(np.einsum("tni,tn->ti", M, y) / SAMPLES)
+            es.append((y**2).sum(1) / (2 * SAMPLES))
+            heads = [q.psi(t).detach().numpy() for t in range(q.tasks)]
+            x0s.append(np.concatenate([q.phi.detach().numpy(), *heads]))
+        return cls(np.stack(Hs), np.stack(cs), np.stack(es), np.stack(x0s))
+
+
+def task_thetas(x: np.ndarray) -> np.ndarray:
+    """Flat (N, P) parameters ``(phi, psi_1, psi_2)`` -> (N, T, w), ``theta_t = (phi, psi_t)``."""
+    phi = x[:, :SHARED]
+    return np.stack(
+        [
+            np.concatenate([phi, x[:, SHARED + t * HEAD : SHARED + (t + 1) * HEAD]], 1)
+            for t in (0, 1)
+        ],
+        axis=1,
+    )
+
+
+def losses_and_grads(x: np.ndarray, H, c, e) -> tuple[np.ndarray, np.ndarray]:
+    """Unscaled losses (N, T) and their gradients in flat coordinates (N, T, P)."""
+    theta = task_thetas(x)
+    Ht = np.einsum("ntij,ntj->nti", H, theta)
+    loss = 0.5 * np.einsum("nti,nti->nt", theta, Ht) - np.einsum("nti,nti->nt", c, theta) + e
+    g = Ht - c
+    grads = np.zeros((x.shape[0], 2, x.shape[1]))
+    for t in (0, 1):
+        grads[:, t, :SHARED] = g[:, t, :SHARED]
+        grads[:, t, SHARED + t * HEAD : SHARED + (t + 1) * HEAD] = g[:, t, SHARED:]
+    return loss, grads
+
+
+def pareto_front(problem: Problem, logits: np.ndarray = FRONT_LOGITS) -> np.ndarray:
+    """Minimisers (S, W, P) of ``w L_1 + (1 - w) L_2`` for ``w = sigmoid(logits)``.
+
+    Stationarity: ``sum_t w_t E_t^T (H_t E_t theta - c_t) = 0`` with ``E_t`` selecting
+    ``(phi, psi_t)`` from ``theta``: one P x P linear system per w.
+    """
+    w = 1 / (1 + np.exp(-logits))
+    weights = np.stack([w, 1 - w], 1)
+    P = SHARED + 2 * HEAD
+    E = np.zeros((2, SHARED + HEAD, P))
+    for t in (0, 1):
+        E[t, :SHARED, :SHARED] = np.eye(SHARED)
+        E[t, SHARED:, SHARED + t * HEAD : SHARED + (t + 1) * HEAD] = np.eye(HEAD)
+    A = np.einsum("tip,stij,tjq->stpq", E, problem.H, E)  # (S, T, P, P)
+    b = np.einsum("tip,sti->stp", E, problem.c)
+    lhs = np.einsum("wt,stpq->swpq", weights, A)
+    rhs = np.einsum("wt,stp->swp", weights, b)
+    return np.linalg.solve(lhs, rhs[..., None])[..., 0]
+
+
+@dataclass(frozen=True)
+class Run:
+    optimizer: str
+    ratio: float
+    lr: float
+    seed: int
+
+
+@dataclass
+class Result:
+    config: Config
+    runs: list[Run]
+    final: np.ndarray  # (N, P)
+    first_head_update: np.ndarray  # (N, T) norms of the first update of each head
+    steps: np.ndarray  # (N,) steps taken
+    status: list[str]
+
+
+def simulate(config: Config, progress: bool = False) -> Result:
+    """Every run; each optimizer's runs advance as one batch, finished runs leave it."""
+    problem = Problem.make(tuple(config.seeds))
+    runs = [
+        Run(o, r, lr, s)
+        for o, r, lr, s in itertools.product(
+            config.optimizers, config.ratios, config.lrs, config.seeds
+        )
+    ]
+    n, p = len(runs), problem.x0.shape[1]
+    final, first = np.zeros((n, p)), np.zeros((n, 2))
+    steps, status = np.zeros(n, dtype=int), ["max_steps"] * n
+    bar = tqdm(total=n, disable=not progress, desc=NAME, unit="run")
+    for name in config.optimizers:
+        ids = np.array([i for i, r in enumerate(runs) if r.optimizer == name])
+        rule_name, hp, mode = OPTIMIZERS[name]
+        rule = get_rule(rule_name)
+        seed_idx = np.array([config.seeds.index(runs[i].seed) for i in ids])
+        ratio = np.array([runs[i].ratio for i in ids])
+        alpha = np.stack([np.sqrt(ratio), 1 / np.sqrt(ratio)], 1)
+        lr = np.array([runs[i].lr for i in ids])[:, None]
+        H, c, e = problem.H[seed_idx], problem.c[seed_idx], problem.e[seed_idx]
+        x = problem.x0[seed_idx].copy()
+        copies = 2 if mode == "per-task" else 1
+        states = [rule.init_state(NUMPY, x, **hp) for _ in range(copies)]
+        for k in range(1, config.steps + 1):
+            loss, grads = losses_and_grads(x, H, c, e)
+            if mode == "per-task":
+                new = x.copy()
+                for t in (0, 1):
+                    moved = rule.step(
+                        NUMPY, x, alpha[:, t, None] * grads[:, t], states[t], k, lr=lr, **hp
+                    )
+                    new += moved - x
+            else:
+                weight = 1 / loss if mode == "uwo" else alpha  # UW-O: alpha_t / (alpha_t L_t)
+                grad = np.einsum("nt,ntp->np", weight, grads)
+                new = rule.step(NUMPY, x, grad, states[0], k, lr=lr, **hp)
+            delta = new - x
+            if k == 1:
+                for t in (0, 1):
+                    sl = slice(SHARED + t * HEAD, SHARED + (t + 1) * HEAD)
+                    first[ids, t] = np.linalg.norm(delta[:, sl], axis=1)
+            x = new
+            done = np.abs(delta).max(1) < config.tol
+            bad = ~np.isfinite(x).all(1)
+            leave = done | bad | (k == config.steps)
+            if leave.any():
+                for j in np.flatnonzero(leave):
+                    i = ids[j]
+                    final[i], steps[i] = x[j], k
+                    status[i] = "diverged" if bad[j] else ("converged" if done[j] else "max_steps")
+                bar.update(int(leave.sum()))
+                keep = ~leave
+                ids, x, lr, alpha = ids[keep], x[keep], lr[keep], alpha[keep]
+                H, c, e = H[keep], c[keep], e[keep]
+                states = [{key: v[keep] for key, v in s.items()} for s in states]
+            if ids.size == 0:
+                break
+    bar.close()
+    return Result(config, runs, final, first, steps, status)
+
+
+HEADER = (
+    "optimizer",
+    "ratio",
+    "lr",
+    "seed",
+    "status",
+    "steps",
+    "loss1",
+    "loss2",
+    "front_distance",
+    "front_w",
+    "ew_stationary_w",
+    "head1_update_ratio",
+    "head2_update_ratio",
+    "loss1_ratio",
+    "loss2_ratio",
+)
+
+
+def rows(result: Result) -> list[tuple]:
+    """Rows of runs.csv (see the module); ratios compare with the run at ``r = 1``."""
+    cfg = result.config
+    problem = Problem.make(tuple(cfg.seeds))
+    front = pareto_front(problem)  # (S, W, P)
+    w_grid = 1 / (1 + np.exp(-FRONT_LOGITS))
+    index = {r: i for i, r in enumerate(result.runs)}
+    seed_idx = np.array([cfg.seeds.index(r.seed) for r in result.runs])
+    with np.errstate(all="ignore"):
+        loss, _ = losses_and_grads(
+            result.final, problem.H[seed_idx], problem.c[seed_idx], problem.e[seed_idx]
+        )
+        dist = np.linalg.norm(result.final[:, None, :] - front[seed_idx], axis=2)
+    out = []
+    for i, run in enumerate(result.runs):
+        twin = index[Run(run.optimizer, 1.0, run.lr, run.seed)]
+        finite = np.isfinite(dist[i]).all()
+        nearest = int(np.argmin(dist[i])) if finite else None
+        with np.errstate(all="ignore"):
+            head_ratio = result.first_head_update[i] / result.first_head_update[twin]
+            loss_ratio = loss[i] / loss[twin]
+        out.append(
+            (
+                run.optimizer,
+                repr(run.ratio),
+                repr(run.lr),
+                run.seed,
+                result.status[i],
+                int(result.steps[i]),
+                *map(repr, loss[i].tolist()),
+                repr(float(dist[i, nearest])) if finite else None,
+                repr(float(w_grid[nearest])) if finite else None,
+                repr(run.ratio / (1 + run.ratio)),
+                *map(repr, head_ratio.tolist()),
+                *map(repr, loss_ratio.tolist()),
+            )
+        )
+    return out
+
+
+def write_outputs(result: Result, out: Path) -> list[Path]:
+    from sim.studies import loss_scale_sweep_figures as figures
+
+    table = rows(result)
+    return [write_csv(out / "runs.csv", HEADER, table), *figures.write_all(table, out)]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--quick", action="store_true", help=f"smoke scale: {QUICK}")
+    parser.add_argument(
+        "--optimizers", nargs="+", default=list(OPTIMIZERS), help=f"of {list(OPTIMIZERS)}"
+    )
+    parser.add_argument(
+        "--ratios", type=float, nargs="+", help="alpha_1 / alpha_2 (must contain 1)"
+    )
+    parser.add_argument("--lrs", type=float, nargs="+", help=f"learning rates (default {LRS})")
+    parser.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1 2)")
+    parser.add_argument("--steps", type=int, help=f"steps per run (default {STEPS})")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    base = Config(**QUICK) if args.quick else Config()
+    return Config(
+        optimizers=tuple(args.optimizers),
+        ratios=tuple(args.ratios or base.ratios),
+        lrs=tuple(args.lrs or base.lrs),
+        seeds=tuple(args.seeds or base.seeds),
+        steps=args.steps or base.steps,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    out = prepare_output_dir(args.out, {"study": NAME, **asdict(config)})
+    result = simulate(config, progress=not args.no_progress)
+    write_outputs(result, out)
+    print(f"results in {out}")
+    return 0
