@@ -16,7 +16,10 @@ with ``profile_memory=True`` (so it counts activations, the Jacobian and the new
 not Python objects or the allocator's slack; ``tracemalloc`` does not see torch's allocations, and
 the process's peak RSS would need a fresh process per configuration).
 
-    python benchmarks/bench_methods_tasks.py [--reps 20] [--tasks 2 3 10 40] [--methods ...]
+    python benchmarks/bench_methods_tasks.py [--reps 20] [--tasks ...] [--methods ...] [--threads N]
+
+On a machine shared with other jobs, ``--threads 1`` avoids the slowdown of oversubscribed
+threads (10x and more measured on 2 busy cores).
 """
 
 from __future__ import annotations
@@ -142,7 +145,12 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, tuple[float, floa
     parser.add_argument("--reps", type=int, default=20, help="timed repetitions (>= 20)")
     parser.add_argument("--tasks", type=int, nargs="+", default=[2, 3, 10, 40])
     parser.add_argument("--methods", nargs="+", default=list(mtl.methods.NAMES))
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's choice)"
+    )
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     if args.reps < 20:
         raise ValueError(f"--reps={args.reps}: medians need at least 20 repetitions")
     names = ["ew", *(n for n in args.methods if n != "ew")]

@@ -9,13 +9,12 @@ bounded as in ``adam.eps.head.deviation-bound``); ``fails`` with a counterexampl
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from mtl.io import atomic_write_text
 from theory.configs import ATLAS_OPTIMIZERS, eps_over_scale
 from theory.engine import KINDS, Config, counterexample, prove
 
@@ -109,24 +108,11 @@ def to_latex(table: dict[str, dict[str, Cell]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and os.replace."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write(table: dict[str, dict[str, Cell]], directory: Path) -> list[Path]:
     """Write ``atlas.md`` and ``atlas.tex`` into ``directory`` (created if missing)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = [directory / "atlas.md", directory / "atlas.tex"]
-    write_atomic(paths[0], to_markdown(table))
-    write_atomic(paths[1], to_latex(table))
+    atomic_write_text(paths[0], to_markdown(table))
+    atomic_write_text(paths[1], to_latex(table))
     return paths

@@ -1,7 +1,7 @@
 """``mtlp theory``: the statements with their verdicts, and the atlas.
 
-``--json`` prints ``{"statements": [...], "atlas": {...}}``; ``--out DIR`` also writes
-``atlas.md`` and ``atlas.tex``.
+``--json`` prints ``{"statements": [...], "atlas": {...}}``; ``--out DIR`` also writes that
+JSON as ``theory.json``, and the atlas as ``atlas.md`` and ``atlas.tex``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
+from mtl.io import atomic_write_text
 from theory import atlas as atlas_mod
 from theory.statements import statements
 
@@ -19,7 +20,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="mtlp theory", description="Derivations of loss-scale invariance, as code."
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--out", type=Path, help="also write atlas.md and atlas.tex here")
+    parser.add_argument("--out", type=Path, help="also write theory.json, atlas.md, atlas.tex here")
     return parser
 
 
@@ -27,12 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     found = statements()
     table = atlas_mod.atlas()
+    payload = json.dumps(
+        {"statements": [s.to_json() for s in found], "atlas": atlas_mod.to_json(table)}, indent=2
+    )
     if args.json:
-        payload = {
-            "statements": [s.to_json() for s in found],
-            "atlas": atlas_mod.to_json(table),
-        }
-        print(json.dumps(payload, indent=2))
+        print(payload)
     else:
         width = max(len(s.id) for s in found)
         for s in found:
@@ -40,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(atlas_mod.to_markdown(table), end="")
     if args.out is not None:
-        for path in atlas_mod.write(table, args.out):
+        paths = atlas_mod.write(table, args.out)
+        paths.append(atomic_write_text(args.out / "theory.json", payload + "\n"))
+        for path in paths:
             if not args.json:
                 print(f"wrote {path}")
     return 0

@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from mtl.io import atomic_write_text, prepare_output_dir, write_csv, write_npz
 from mtl.optim import NUMPY, get_rule
-from sim.io import atomic_write_text, prepare_output_dir, write_csv, write_npz
 from sim.problems.cagrad import (
     INITS,
     losses,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.io import save_figure
+from mtl.io import save_figure
 from sim.problems.cagrad import INITS, losses, mean_loss, mean_loss_minimum
 
 if TYPE_CHECKING:

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from mtl.gradients import conflict_study, draw, summarize
-from sim.io import atomic_write_text, prepare_output_dir, write_csv
+from mtl.io import atomic_write_text, prepare_output_dir, write_csv
 
 NAME = "conflict-sim"
 STATISTICS = ("cosine", "magnitude_similarity", "conflict_ratio")
@@ -239,15 +239,20 @@ def findings(result: Result) -> str:
     cos = sorted({(r[0], r[1], r[3]) for r in rows if r[5] == "cosine" and r[6]})
     lines.append(", ".join(f"({c:g}, {n:g}, {p:g})" for c, n, p in cos) or "none")
     lines += ["", "Magnitude similarity, mean inter-task vs inter-sample, by loss units:"]
+    cfg = result.config
     for s, stats in result.summaries.items():
-        if s.noise == min(result.config.noise) and s.relatedness == result.config.relatedness[0]:
-            if s.progress == result.config.progress[0]:
-                t = stats["inter_task"]["magnitude_similarity"]["mean"]
-                m = stats["inter_sample"]["magnitude_similarity"]["mean"]
-                lines.append(
-                    f"- units ratio {s.units_ratio:g}, {s.normalisation}: inter-task {t:.3f}, "
-                    f"inter-sample {m:.3f}"
-                )
+        first = (s.noise, s.relatedness, s.progress) == (
+            min(cfg.noise),
+            cfg.relatedness[0],
+            cfg.progress[0],
+        )
+        if first:
+            t = stats["inter_task"]["magnitude_similarity"]["mean"]
+            m = stats["inter_sample"]["magnitude_similarity"]["mean"]
+            lines.append(
+                f"- units ratio {s.units_ratio:g}, {s.normalisation}: inter-task {t:.3f}, "
+                f"inter-sample {m:.3f}"
+            )
     return "\n".join(lines) + "\n"
 
 

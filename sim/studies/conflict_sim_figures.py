@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sim.io import save_figure
+from mtl.io import save_figure
 
 if TYPE_CHECKING:
     from sim.studies.conflict_sim import Result

@@ -43,7 +43,7 @@ import torch
 
 import mtl.methods
 import mtl.optim
-from sim.io import atomic_write_text, prepare_output_dir, write_csv
+from mtl.io import atomic_write_text, prepare_output_dir, write_csv
 from sim.problems.two_units import TwoUnits
 
 NAME = "invariance-toy"

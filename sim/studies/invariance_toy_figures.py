@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.io import save_figure
+from mtl.io import save_figure
 
 if TYPE_CHECKING:
     from sim.studies.invariance_toy import Result

@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from mtl.io import prepare_output_dir, write_csv
 from mtl.optim import NUMPY, get_rule
-from sim.io import prepare_output_dir, write_csv
 from sim.problems.quadratic import Quadratic
 
 NAME = "loss-scale-sweep"
@@ -181,52 +181,55 @@ def simulate(config: Config, progress: bool = False) -> Result:
     final, first = np.zeros((n, p)), np.zeros((n, 2))
     steps, status = np.zeros(n, dtype=int), ["max_steps"] * n
     bar = tqdm(total=n, disable=not progress, desc=NAME, unit="run")
-    for name in config.optimizers:
-        ids = np.array([i for i, r in enumerate(runs) if r.optimizer == name])
-        rule_name, hp, mode = OPTIMIZERS[name]
-        rule = get_rule(rule_name)
-        seed_idx = np.array([config.seeds.index(runs[i].seed) for i in ids])
-        ratio = np.array([runs[i].ratio for i in ids])
-        alpha = np.stack([np.sqrt(ratio), 1 / np.sqrt(ratio)], 1)
-        lr = np.array([runs[i].lr for i in ids])[:, None]
-        H, c, e = problem.H[seed_idx], problem.c[seed_idx], problem.e[seed_idx]
-        x = problem.x0[seed_idx].copy()
-        copies = 2 if mode == "per-task" else 1
-        states = [rule.init_state(NUMPY, x, **hp) for _ in range(copies)]
-        for k in range(1, config.steps + 1):
-            loss, grads = losses_and_grads(x, H, c, e)
-            if mode == "per-task":
-                new = x.copy()
-                for t in (0, 1):
-                    moved = rule.step(
-                        NUMPY, x, alpha[:, t, None] * grads[:, t], states[t], k, lr=lr, **hp
-                    )
-                    new += moved - x
-            else:
-                weight = 1 / loss if mode == "uwo" else alpha  # UW-O: alpha_t / (alpha_t L_t)
-                grad = np.einsum("nt,ntp->np", weight, grads)
-                new = rule.step(NUMPY, x, grad, states[0], k, lr=lr, **hp)
-            delta = new - x
-            if k == 1:
-                for t in (0, 1):
-                    sl = slice(SHARED + t * HEAD, SHARED + (t + 1) * HEAD)
-                    first[ids, t] = np.linalg.norm(delta[:, sl], axis=1)
-            x = new
-            done = np.abs(delta).max(1) < config.tol
-            bad = ~np.isfinite(x).all(1)
-            leave = done | bad | (k == config.steps)
-            if leave.any():
-                for j in np.flatnonzero(leave):
-                    i = ids[j]
-                    final[i], steps[i] = x[j], k
-                    status[i] = "diverged" if bad[j] else ("converged" if done[j] else "max_steps")
-                bar.update(int(leave.sum()))
-                keep = ~leave
-                ids, x, lr, alpha = ids[keep], x[keep], lr[keep], alpha[keep]
-                H, c, e = H[keep], c[keep], e[keep]
-                states = [{key: v[keep] for key, v in s.items()} for s in states]
-            if ids.size == 0:
-                break
+    with np.errstate(over="ignore", invalid="ignore"):  # diverging runs leave the batch
+        for name in config.optimizers:
+            ids = np.array([i for i, r in enumerate(runs) if r.optimizer == name])
+            rule_name, hp, mode = OPTIMIZERS[name]
+            rule = get_rule(rule_name)
+            seed_idx = np.array([config.seeds.index(runs[i].seed) for i in ids])
+            ratio = np.array([runs[i].ratio for i in ids])
+            alpha = np.stack([np.sqrt(ratio), 1 / np.sqrt(ratio)], 1)
+            lr = np.array([runs[i].lr for i in ids])[:, None]
+            H, c, e = problem.H[seed_idx], problem.c[seed_idx], problem.e[seed_idx]
+            x = problem.x0[seed_idx].copy()
+            copies = 2 if mode == "per-task" else 1
+            states = [rule.init_state(NUMPY, x, **hp) for _ in range(copies)]
+            for k in range(1, config.steps + 1):
+                loss, grads = losses_and_grads(x, H, c, e)
+                if mode == "per-task":
+                    new = x.copy()
+                    for t in (0, 1):
+                        moved = rule.step(
+                            NUMPY, x, alpha[:, t, None] * grads[:, t], states[t], k, lr=lr, **hp
+                        )
+                        new += moved - x
+                else:
+                    weight = 1 / loss if mode == "uwo" else alpha  # UW-O: alpha_t / (alpha_t L_t)
+                    grad = np.einsum("nt,ntp->np", weight, grads)
+                    new = rule.step(NUMPY, x, grad, states[0], k, lr=lr, **hp)
+                delta = new - x
+                if k == 1:
+                    for t in (0, 1):
+                        sl = slice(SHARED + t * HEAD, SHARED + (t + 1) * HEAD)
+                        first[ids, t] = np.linalg.norm(delta[:, sl], axis=1)
+                x = new
+                done = np.abs(delta).max(1) < config.tol
+                bad = ~np.isfinite(x).all(1)
+                leave = done | bad | (k == config.steps)
+                if leave.any():
+                    for j in np.flatnonzero(leave):
+                        i = ids[j]
+                        final[i], steps[i] = x[j], k
+                        status[i] = (
+                            "diverged" if bad[j] else ("converged" if done[j] else "max_steps")
+                        )
+                    bar.update(int(leave.sum()))
+                    keep = ~leave
+                    ids, x, lr, alpha = ids[keep], x[keep], lr[keep], alpha[keep]
+                    H, c, e = H[keep], c[keep], e[keep]
+                    states = [{key: v[keep] for key, v in s.items()} for s in states]
+                if ids.size == 0:
+                    break
     bar.close()
     return Result(config, runs, final, first, steps, status)
 

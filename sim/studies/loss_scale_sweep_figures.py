@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.io import save_figure
+from mtl.io import save_figure
 
 PANELS = (
     ("head1_update_ratio", "first head-1 update / unscaled"),

@@ -22,6 +22,7 @@ import torch
 from _optim_helpers import TORCH_CLASSES
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch.func import jacrev, vmap
 
 import mtl.optim
 from sim.problems import HardSharing
@@ -233,34 +234,135 @@ def _head_trajectory(problem: HardSharing, name: str, groups: list[dict], steps:
     return torch.stack(out)
 
 
+def _adam_states(problem: Quadratic, lib: str, hp: dict, eps: list[float], steps: int):
+    """Adam (task t with ``eps[t]``) on the heads of the frozen-backbone quadratic: the states
+    ``x_k = (psi, m, v)`` of every head, shape ``(steps + 1, T, 3, k)``, ``x_0`` the start."""
+    problem = copy.deepcopy(problem).freeze_backbone()
+    heads = [problem.psi(t) for t in range(problem.tasks)]
+    opt = _build(
+        lib, "adam", [{"params": [p], "eps": e} for p, e in zip(heads, eps, strict=True)], **hp
+    )
+
+    def state() -> torch.Tensor:
+        zero = torch.zeros_like(heads[0])
+        return torch.stack(
+            [
+                torch.stack(
+                    [p.detach(), *(opt.state[p].get(b, zero) for b in ("exp_avg", "exp_avg_sq"))]
+                )
+                for p in heads
+            ]
+        ).clone()
+
+    out = [state()]
+    for _ in range(steps):
+        opt.zero_grad()
+        problem.losses().sum().backward()
+        opt.step()
+        out.append(state())
+    return torch.stack(out)
+
+
+def _adam_map(x, step, H, h, lr: float, betas: tuple[float, float], eps):
+    """One Adam step on a head of the frozen-backbone quadratic, ``x = (psi, m, v)``, with the
+    gradient ``g = H psi + h`` (written out here, independently of the rules under test)."""
+    psi, m, v = x
+    beta1, beta2 = betas
+    g = H @ psi + h
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    denom = torch.sqrt(v / (1 - beta2**step)) + eps
+    return torch.stack([psi - lr / (1 - beta1**step) * m / denom, m, v])
+
+
+def _propagated_rounding(problem: Quadratic, states: torch.Tensor, hp: dict, eps: list[float]):
+    """First-order bound on ``|psi_k - psi'_k|`` for two float64 evaluations of the same Adam
+    trajectory (see the test), per step and head coordinate, shape ``(K + 1, T, k)``."""
+    steps, tasks, k = states.shape[0] - 1, states.shape[1], states.shape[3]
+    n, d = problem.A.shape[1:]
+    A, B, y, c = problem.A, problem.B, problem.y, problem.scales
+    phi = problem.phi.detach()
+    H = c[:, None, None] * B.mT @ B / n
+    h = c[:, None] * torch.einsum("tnk,tn->tk", B, torch.einsum("tnd,d->tn", A, phi) - y) / n
+    H_abs = c[:, None, None] * B.abs().mT @ B.abs() / n
+    h_abs = c[:, None] * torch.einsum("tnk,tn->tk", B.abs(), A.abs() @ phi.abs() + y.abs()) / n
+    gamma = (n + d + k + 4) * ULP
+
+    x = states[:-1].reshape(steps * tasks, 3, k)
+    step = torch.arange(1, steps + 1, dtype=x.dtype).repeat_interleave(tasks)
+    H_s, h_s = H.repeat(steps, 1, 1), h.repeat(steps, 1)
+    eps_s = torch.as_tensor(eps, dtype=x.dtype).repeat(steps)
+
+    def step_map(x, dg, step, H, h, eps):
+        return _adam_map(x, step, H, h + dg, hp["lr"], hp["betas"], eps)
+
+    jac_x, jac_g = vmap(jacrev(step_map, argnums=(0, 1)))(
+        x, torch.zeros_like(h_s), step, H_s, h_s, eps_s
+    )
+    jac_x = jac_x.reshape(steps, tasks, 3 * k, 3 * k)
+    jac_g = jac_g.reshape(steps, tasks, 3 * k, k).abs()
+    # local rounding of one run: the state update, then the gradient's inner products
+    grad_error = gamma * (h_abs + (H_abs @ states[:-1, :, 0, :, None].abs())[..., 0])
+    local = 8 * ULP * (states[:-1].abs() + states[1:].abs()).reshape(steps, tasks, 3 * k)
+    local = 2 * (local + (jac_g @ grad_error[..., None])[..., 0])  # both runs
+    bound = torch.zeros(steps + 1, tasks, k, dtype=x.dtype)
+    phi_k = torch.zeros(tasks, 0, 3 * k, 3 * k, dtype=x.dtype)  # Phi(k, j), j = 1..k
+    eye = torch.eye(3 * k, dtype=x.dtype).expand(tasks, 1, 3 * k, 3 * k)
+    for s in range(steps):
+        phi_k = torch.cat([jac_x[s][:, None] @ phi_k, eye], dim=1)
+        total = phi_k.abs() @ local[: s + 1].transpose(0, 1)[..., None]
+        bound[s + 1] = total.sum(dim=(1, 3))[:, :k]
+    return bound
+
+
 TRAJECTORY_STEPS = 150
 
 
+@pytest.mark.parametrize("lib", ["mtl", "torch"])
 @settings(deadline=None, max_examples=10)
 @given(
     seed=st.integers(0, 2**16),
     scales=_scales,
     lr=st.floats(1e-3, 0.05),
-    betas=st.tuples(st.floats(0.5, 0.95), st.floats(0.9, 0.999)),
-    eps=st.sampled_from([1e-8, 1e-6]),
+    betas=st.tuples(st.floats(0.0, 0.95), st.floats(0.9, 0.999)),
+    eps=st.sampled_from([0.0, 1e-8, 1e-6]),
 )
-def test_adam_head_trajectory_equals_the_unscaled_one_with_eps_over_c(seed, scales, lr, betas, eps):
+def test_adam_head_trajectory_equals_the_unscaled_one_with_eps_over_c(
+    lib, seed, scales, lr, betas, eps
+):
     """Adam on ``c_t L_t`` with eps is Adam on ``L_t`` with ``eps / c_t`` (the identity of
-    :func:`eps_deviation_bound`, now along real trajectories). Tolerance: rounding only, a few
-    ulp of the parameters per step, ``K * 16 ulp * (1 + max |psi|)`` over K steps, i.e. no
-    amplification of rounding by the dynamics. With beta1 = 0 and a small beta2 Adam is close to
-    sign descent and does amplify rounding (seen: 3e-12 after 150 steps), so the betas are
-    drawn from the usual range."""
+    :func:`eps_deviation_bound`, now along real trajectories; with eps = 0, the paper's Eq. 19,
+    it is the unscaled run itself). In float64 the two runs agree up to rounding, propagated
+    by the dynamics; the tolerance, per step k and coordinate, is the first-order bound
+
+        |psi^c_k - psi_k| <= sum_{j <= k} |Phi(k, j)| (r_j + r'_j),
+        Phi(k, j) = J_k ... J_{j+1},   J_i = dF_i/dx at the unscaled state x_{i-1},
+
+    for the step map ``F_i`` of the state ``x = (psi, m, v)`` of a head (the scaled run's state
+    is ``(psi, c m, c^2 v)``, the same up to relative rounding), and the local rounding of one
+    run ``|r_j| <= 8 ulp (|x_{j-1}| + |x_j|) + |dF_j/dg| gamma_w |B|^T (|A| |phi| + |B| |psi|
+    + |y|) c / n`` (a few roundings of terms bounded by the states; the gradient's inner
+    products, ``w = n + d + k + 4``). The stability factor ``|Phi|`` is about 1 while the head
+    travels, and grows geometrically once a coordinate oscillates about its optimum with a
+    shrinking v (Adam's update m / sqrt(v) then amplifies any perturbation; seen: 1 ulp at
+    step 105 became 7e-5 at step 125, which a fixed ``K * 16 ulp`` tolerance cannot hold).
+
+    First order is all the bound claims, so it is applied while it stays below
+    ``1e-6 (1 + |psi|)`` (the neglected quadratic terms are then relatively ~1e-6 of it);
+    beyond, rounding has been amplified so far that float64 cannot decide the identity, and the
+    comparison stops. It always covers the heads' travel: at least 10 steps (seen: >= 39)."""
     problem = Quadratic.make(tasks=2, seed=seed, condition=100.0)
     hp = {"lr": lr, "betas": betas}
-    scaled = _head_trajectory(
-        problem.with_scales(scales), "adam", [{**hp, "eps": eps}] * 2, TRAJECTORY_STEPS
-    )
-    unscaled = _head_trajectory(
-        problem, "adam", [{**hp, "eps": eps / c} for c in scales], TRAJECTORY_STEPS
-    )
-    tol = TRAJECTORY_STEPS * 16 * ULP * (1 + unscaled.abs().max())
-    assert (scaled - unscaled).abs().max() <= tol
+    scaled = _adam_states(problem.with_scales(scales), lib, hp, [eps] * 2, TRAJECTORY_STEPS)
+    reference = _adam_states(problem, lib, hp, [eps / c for c in scales], TRAJECTORY_STEPS)
+    bound = _propagated_rounding(problem, reference, hp, [eps / c for c in scales])
+    psi, psi_scaled = reference[:, :, 0], scaled[:, :, 0]
+    first_order = (bound <= 1e-6 * (1 + psi.abs())).flatten(1).all(dim=1)
+    checked = int(first_order.long().cumprod(dim=0).sum())  # steps 0 .. checked - 1
+    assert checked > 10, checked
+    gap = (psi_scaled - psi).abs()[:checked]
+    assert bool((gap <= bound[:checked]).all()), (gap / bound[:checked]).nan_to_num().max()
+    assert (psi[checked - 1] - psi[0]).abs().max() > lr  # the heads did move
 
 
 @settings(deadline=None, max_examples=10)
@@ -288,8 +390,9 @@ PAPER_SCALES = (10.0, 0.1)
 
 
 def _train(problem: HardSharing, name: str, steps: int, method: str = "ew", **hp):
-    """All parameters after each step. ``method``: "ew" (sum of losses), "uwo" (sum of
-    ``L_t / sg[L_t]``) or "per_task" (one state per task for the shared parameters)."""
+    """(backbone, heads, heads' gradient) after each step, flattened. ``method``: "ew" (sum of
+    losses), "uwo" (sum of ``L_t / sg[L_t]``) or "per_task" (one state per task for the shared
+    parameters)."""
     problem = copy.deepcopy(problem)
     shared, heads = problem.shared_parameters(), problem.head_parameters()
     tasks = problem.tasks if method == "per_task" else None
@@ -304,11 +407,13 @@ def _train(problem: HardSharing, name: str, steps: int, method: str = "ew", **hp
             task_grads = {p: [g[i] for g in per_task] for i, p in enumerate(shared)}
         total = (losses / losses.detach()).sum() if method == "uwo" else losses.sum()
         total.backward()
+        head_grad = torch.cat([p.grad.flatten() for p in heads])
         opt.step(task_grads=task_grads)
         out.append(
             (
                 torch.cat([p.detach().flatten() for p in shared]),
                 torch.cat([p.detach().flatten() for p in heads]),
+                head_grad,
             )
         )
     return out
@@ -316,18 +421,50 @@ def _train(problem: HardSharing, name: str, steps: int, method: str = "ew", **hp
 
 def _gap(a, b, k: int) -> tuple[float, float]:
     """(backbone, heads) max deviation after step k + 1."""
-    return tuple((x - y).abs().max().item() for x, y in zip(a[k], b[k], strict=True))
+    return tuple((x - y).abs().max().item() for x, y in zip(a[k][:2], b[k][:2], strict=True))
 
 
 @pytest.mark.parametrize("kind", ["quadratic", "two_units"])
-def test_free_backbone_adam_is_invariant_only_at_the_first_step(kind: str):
+def test_free_backbone_adam_heads_are_invariant_only_at_the_first_step(kind: str):
+    """Counterexample (seed 0, scales (10, 0.1), lr 1e-3, eps 1e-12, 20 steps).
+
+    Step 1: ``m_hat = g``, ``v_hat = g^2``, so each head moves by ``lr g / (|g| + eps)``
+    unscaled and ``lr c g / (c |g| + eps)`` scaled: the heads agree within
+    :func:`eps_deviation_bound` with ``s = |g|`` (attained; plus rounding as in the teacher-forced
+    property). The backbone sees ``sum_t c_t g_t``, no scaling of ``sum_t g_t``; from step 2
+    it departs far beyond rounding (quadratic: 2e-7 at step 2; at step 1 Adam is sign descent,
+    and there it agrees where ``sign(sum_t c_t g_t) = sign(sum_t g_t)``), and the heads follow:
+    after 20 steps they differ by over 100 times what eps could explain, the per-step eps
+    bound summed over the steps (seen: 1e3 times, 3.6e-8 vs 3.4e-11 and 2.5e-2 vs 2.4e-5)."""
+    steps, eps = 20, 1e-12
     problem = _problem(kind, 0)
-    a = _train(problem, "adam", 10, lr=1e-3, eps=1e-12)
-    b = _train(problem.with_scales(PAPER_SCALES), "adam", 10, lr=1e-3, eps=1e-12)
-    backbone, heads = _gap(a, b, 0)
-    assert heads <= 1e-9  # step 1: the heads see c_t times the same gradient
-    assert backbone > 1e-6  # but the backbone sees sum_t c_t g_t, no scaling of sum_t g_t
-    assert min(_gap(a, b, 9)) > 1e-6  # afterwards the heads follow a different backbone
+    a = _train(problem, "adam", steps, lr=1e-3, eps=eps)
+    b = _train(problem.with_scales(PAPER_SCALES), "adam", steps, lr=1e-3, eps=eps)
+    c = torch.cat(
+        [
+            torch.full_like(p, s).flatten()
+            for t, s in enumerate(PAPER_SCALES)
+            for p in problem.head_parameters(t)
+        ]
+    )
+    psi_0 = torch.cat([p.detach().flatten() for p in problem.head_parameters()])
+    psi_a, psi_b, g = a[0][1], b[0][1], a[0][2]
+    u_a, u_b = psi_a - psi_0, psi_b - psi_0
+    rounding = 1e-13 * (u_a.abs() + u_b.abs()) + 4 * ULP * (1 + (c - 1).abs()) * (
+        2 * psi_0.abs() + psi_a.abs() + psi_b.abs()
+    )
+    assert bool(
+        ((psi_b - psi_a).abs() <= eps_deviation_bound(u_a, g.abs(), c, eps) + rounding).all()
+    )
+
+    size = 1 + max(max(x.abs().max().item() for x in run[:2]) for run in a)
+    assert _gap(a, b, 1)[0] > 1e3 * 2 * 16 * ULP * size  # the backbone departs at step 2
+    summed = eps_deviation_bound(u_a, g.abs(), c, eps)
+    for k in range(1, steps):  # v_hat_k >= (1 - beta2) g_k^2 (see eps_deviation_bound)
+        u = a[k][1] - a[k - 1][1]
+        summed = summed + eps_deviation_bound(u, math.sqrt(1 - 0.999) * a[k][2].abs(), c, eps)
+    heads = _gap(a, b, steps - 1)[1]
+    assert heads > 100 * (summed.max().item() + steps * 16 * ULP * size), (heads, summed.max())
 
 
 def test_coupled_l2_breaks_head_invariance_decoupled_decay_does_not():
@@ -370,7 +507,7 @@ def test_uwo_and_per_task_adam_leave_all_parameters_invariant(kind, method, name
     problem = _problem(kind, 0)
     a = _train(problem, name, 50, method=method, **hp)
     b = _train(problem.with_scales(PAPER_SCALES), name, 50, method=method, **hp)
-    size = 1 + max(max(x.abs().max().item(), y.abs().max().item()) for x, y in a)
+    size = 1 + max(max(x.abs().max().item(), y.abs().max().item()) for x, y, _ in a)
     for k in range(50):
         assert max(_gap(a, b, k)) <= 50 * 16 * ULP * size
     ew_a = _train(problem, "adam", 50, lr=1e-3)

@@ -1,4 +1,4 @@
-"""Output folders of the studies: atomic writes and a guard against mixing configurations.
+"""Result files: atomic writes and output folders guarded against mixing configurations.
 
 Every file is written to a temporary name in its folder and moved into place with
 ``os.replace``, so a reader never sees half a file. A folder records the configuration that
