@@ -17,8 +17,14 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.optimize
+from threadpoolctl import ThreadpoolController
 
 from mtl.methods.base import SolverError
+
+#: The BLAS libraries loaded with numpy and scipy. SLSQP's T x T subproblems gain nothing from
+#: BLAS threads and lose much to them on busy cores (a CAGrad solve at T = 40: 390 ms with two
+#: OpenBLAS threads beside torch's, 2.5 ms with one), so :func:`cagrad_weights` runs serially.
+_BLAS = ThreadpoolController()
 
 
 def _normalised(gramian: np.ndarray) -> tuple[np.ndarray, float]:
@@ -84,15 +90,16 @@ def cagrad_weights(gramian: np.ndarray, c: float) -> np.ndarray:
     # stall on them for Gramians whose scales spread over many decades, where the original
     # finite-difference form still converges: it is the fallback.
     for fun, jac, cons in ((with_gradient, True, exact), (objective, None, constraint)):
-        res = scipy.optimize.minimize(
-            fun,
-            b,
-            jac=jac,
-            bounds=[(0.0, 1.0)] * t,
-            constraints=cons,
-            method="SLSQP",
-            options={"ftol": 1e-12, "maxiter": 500},
-        )
+        with _BLAS.limit(limits=1, user_api="blas"):
+            res = scipy.optimize.minimize(
+                fun,
+                b,
+                jac=jac,
+                bounds=[(0.0, 1.0)] * t,
+                constraints=cons,
+                method="SLSQP",
+                options={"ftol": 1e-12, "maxiter": 500},
+            )
         if res.success and np.all(np.isfinite(res.x)):
             break
     else:

@@ -1,7 +1,8 @@
 """conflict-sim: inter-task vs inter-sample gradient statistics with known relatedness and noise.
 
 Problem (defined here): shared parameters ``phi`` in R^P, two tasks with unit-norm optima
-``phi*_1``, ``phi*_2`` at a known angle (``relatedness = cos angle``), and per-sample losses
+``phi*_1``, ``phi*_2`` at a known angle (``relatedness = cos angle``; built by the quadratic
+family's :func:`~sim.problems.quadratic.vectors_at_cosine`), and per-sample losses
 
     L_{t,i}(phi) = u_t / 2 * || phi - phi*_t - eps_{t,i} ||^2,   eps_{t,i} ~ N(0, noise^2 / P I),
 
@@ -35,6 +36,7 @@ import torch
 
 from mtl.gradients import conflict_study, draw, summarize
 from mtl.io import atomic_write_text, prepare_output_dir, write_csv
+from sim.problems.quadratic import vectors_at_cosine
 
 NAME = "conflict-sim"
 STATISTICS = ("cosine", "magnitude_similarity", "conflict_ratio")
@@ -92,10 +94,9 @@ class Setting:
 
 
 def optima(relatedness: float, dim: int, generator: torch.Generator) -> torch.Tensor:
-    """(2, dim) unit vectors with inner product ``relatedness`` in a random orthonormal frame."""
-    q, _ = torch.linalg.qr(torch.randn(dim, 2, generator=generator, dtype=torch.float64))
-    sin = float(np.sqrt(max(0.0, 1 - relatedness**2)))
-    return torch.stack([q[:, 0], relatedness * q[:, 0] + sin * q[:, 1]])
+    """(2, dim) unit vectors with inner product ``relatedness`` in a random orthonormal frame
+    (:func:`sim.problems.quadratic.vectors_at_cosine`)."""
+    return vectors_at_cosine(relatedness, (1.0, 1.0), dim, generator)
 
 
 def batch_gradients(

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from mtl.io import prepare_output_dir, write_csv
@@ -83,26 +84,26 @@ class Config:
 
 @dataclass(frozen=True)
 class Problem:
-    """Stacked quadratic data: ``H`` (S, T, w, w), ``c`` (S, T, w), ``e`` (S, T), ``x0`` (S, P)."""
+    """Stacked normal forms of the seeds' quadratics (:meth:`Quadratic.normal_form`): ``H``
+    (S, T, w, w), ``c`` (S, T, w), ``e`` (S, T), initial parameters ``x0`` (S, P), and the
+    ``quadratics`` themselves (for the Pareto front)."""
 
     H: np.ndarray
     c: np.ndarray
     e: np.ndarray
     x0: np.ndarray
+    quadratics: tuple[Quadratic, ...]
 
     @classmethod
     def make(cls, seeds: tuple[int, ...]) -> Problem:
-        Hs, cs, es, x0s = [], [], [], []
-        for seed in seeds:
-            q = Quadratic.make(shared_dim=SHARED, head_dim=HEAD, samples=SAMPLES, seed=seed)
-            M = np.concatenate([q.A.numpy(), q.B.numpy()], axis=2)
-            y = q.y.numpy()
-            Hs.append(np.einsum("tni,tnj->tij", M, M) / SAMPLES)
-            cs.append(np.einsum("tni,tn->ti", M, y) / SAMPLES)
-            es.append((y**2).sum(1) / (2 * SAMPLES))
-            heads = [q.psi(t).detach().numpy() for t in range(q.tasks)]
-            x0s.append(np.concatenate([q.phi.detach().numpy(), *heads]))
-        return cls(np.stack(Hs), np.stack(cs), np.stack(es), np.stack(x0s))
+        qs = tuple(
+            Quadratic.make(shared_dim=SHARED, head_dim=HEAD, samples=SAMPLES, seed=seed)
+            for seed in seeds
+        )
+        forms = [[a.numpy() for a in q.normal_form()] for q in qs]
+        x0 = [torch.cat([q.phi, *map(q.psi, range(q.tasks))]).detach().numpy() for q in qs]
+        H, c, e = (np.stack(arrays) for arrays in zip(*forms, strict=True))
+        return cls(H, c, e, np.stack(x0), qs)
 
 
 def task_thetas(x: np.ndarray) -> np.ndarray:
@@ -131,23 +132,10 @@ def losses_and_grads(x: np.ndarray, H, c, e) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pareto_front(problem: Problem, logits: np.ndarray = FRONT_LOGITS) -> np.ndarray:
-    """Minimisers (S, W, P) of ``w L_1 + (1 - w) L_2`` for ``w = sigmoid(logits)``.
-
-    Stationarity: ``sum_t w_t E_t^T (H_t E_t theta - c_t) = 0`` with ``E_t`` selecting
-    ``(phi, psi_t)`` from ``theta``: one P x P linear system per w.
-    """
-    w = 1 / (1 + np.exp(-logits))
-    weights = np.stack([w, 1 - w], 1)
-    P = SHARED + 2 * HEAD
-    E = np.zeros((2, SHARED + HEAD, P))
-    for t in (0, 1):
-        E[t, :SHARED, :SHARED] = np.eye(SHARED)
-        E[t, SHARED:, SHARED + t * HEAD : SHARED + (t + 1) * HEAD] = np.eye(HEAD)
-    A = np.einsum("tip,stij,tjq->stpq", E, problem.H, E)  # (S, T, P, P)
-    b = np.einsum("tip,sti->stp", E, problem.c)
-    lhs = np.einsum("wt,stpq->swpq", weights, A)
-    rhs = np.einsum("wt,stp->swp", weights, b)
-    return np.linalg.solve(lhs, rhs[..., None])[..., 0]
+    """Minimisers (S, W, P) of ``w L_1 + (1 - w) L_2`` for ``w = sigmoid(logits)``
+    (:meth:`Quadratic.pareto_front`, one linear solve per w), flat as ``(phi, psi_1, psi_2)``."""
+    w = torch.from_numpy(1 / (1 + np.exp(-logits)))
+    return np.stack([q.pareto_front(w).flat().numpy() for q in problem.quadratics])
 
 
 @dataclass(frozen=True)

@@ -252,7 +252,7 @@ def _adam_states(problem: Quadratic, lib: str, hp: dict, eps: list[float], steps
                 )
                 for p in heads
             ]
-        ).clone()
+        )
 
     out = [state()]
     for _ in range(steps):
