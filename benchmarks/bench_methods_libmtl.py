@@ -9,7 +9,7 @@ is its weighting class driven through the ``AbsWeighting`` API (``encoder``, ``g
 arguments), as its ``Trainer`` drives it; ours is ``mtl.backward(losses, mtl.methods.get(name),
 shared=..., task_params=...)``. IMTL's loss scales are trained on both sides. T = 3, because
 LibMTL 1.1.5's CAGrad hard-codes three tasks. After a warm-up, the steps of all eight
-(method, library) pairs are interleaved ``--reps`` times; the medians of wall-clock and of process
+(method, library) pairs are interleaved ``--reps`` times (in reversed order every other time); the medians of wall-clock and of process
 CPU time and their ratios (ours / LibMTL, target <= 1.05) are printed.
 
 LibMTL 1.1.5 (``pip install --no-deps libmtl==1.1.5``) needs shims on current torch and
@@ -19,7 +19,7 @@ and ``zero_grad(set_to_none=False)`` for the shared parameters (its ``_reset_gra
 ``param.grad.data``, which ``set_to_none=True``, torch's default now, leaves as ``None``). Its
 ``Trainer`` is not used, so its hard-coded ``cuda:0`` and ``iterator.next()`` do not matter.
 
-    python benchmarks/bench_methods_libmtl.py [--reps 30] [--warmup 5] [--size 32] [--batch 16]
+    python benchmarks/bench_methods_libmtl.py [--reps 50] [--warmup 5] [--size 32] [--batch 16]
         [--threads N]
 
 On a machine shared with other jobs, ``--threads 1`` avoids the slowdown of oversubscribed
@@ -142,7 +142,7 @@ def make_steps(
 
 def main(argv: list[str] | None = None) -> dict[tuple[str, str], float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=30, help="timed repetitions (>= 20)")
+    parser.add_argument("--reps", type=int, default=50, help="timed repetitions (>= 20)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps of each first")
     parser.add_argument("--size", type=int, default=32, help="input height and width")
     parser.add_argument("--batch", type=int, default=16, help="batch size")
@@ -170,8 +170,9 @@ def main(argv: list[str] | None = None) -> dict[tuple[str, str], float]:
             step()
     clocks = {"wall": time.perf_counter, "cpu": time.process_time}
     times = {(clock, key): [] for clock in clocks for key in steps}
-    for _ in range(args.reps):
-        for key, step in steps.items():
+    for rep in range(args.reps):
+        order = list(steps.items())
+        for key, step in order if rep % 2 == 0 else reversed(order):  # cancel order effects
             start = {clock: now() for clock, now in clocks.items()}
             step()
             for clock, now in clocks.items():

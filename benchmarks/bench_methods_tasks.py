@@ -130,8 +130,9 @@ def bench(tasks: int, names: list[str], reps: int) -> dict[str, tuple[float, flo
             continue
         steps[name] = step
     times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(reps):
-        for name, step in steps.items():
+    for rep in range(reps):
+        order = list(steps.items())
+        for name, step in order if rep % 2 == 0 else reversed(order):  # cancel order effects
             start = time.perf_counter()
             step()
             times[name].append(time.perf_counter() - start)

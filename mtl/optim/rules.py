@@ -155,7 +155,7 @@ def _check(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
-def _validate(hp: Mapping[str, Any]) -> None:
+def _validate(hp: Mapping[str, Any], ema_momentum: bool) -> None:
     """Reject hyperparameters outside their domain, naming the parameter."""
     if "lr" in hp:
         _check(hp["lr"] >= 0, f"invalid learning rate lr={hp['lr']}: it must be >= 0")
@@ -167,7 +167,7 @@ def _validate(hp: Mapping[str, Any]) -> None:
     for key in ("eps", "weight_decay", "momentum", "lr_decay", "initial_accumulator_value"):
         if key in hp:
             _check(hp[key] >= 0, f"invalid {key}={hp[key]}: it must be >= 0")
-    if "momentum" in hp and "dampening" not in hp:  # sign methods: an EMA coefficient
+    if ema_momentum:  # sign methods: momentum is an EMA coefficient
         _check(hp["momentum"] < 1, f"invalid momentum={hp['momentum']}: it must lie in [0, 1)")
     if "alpha" in hp:
         _check(0 <= hp["alpha"] <= 1, f"invalid alpha={hp['alpha']}: it must lie in [0, 1]")
@@ -199,7 +199,7 @@ class Rule:
                 f"valid: {', '.join(self.defaults)}"
             )
         hp = {**self.defaults, **overrides}
-        _validate(hp)
+        _validate(hp, ema_momentum=self.update is sign_descent)
         return hp
 
     def init_state(self, ops, param: Value, **hp: Any) -> State:
