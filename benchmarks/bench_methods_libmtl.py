@@ -9,8 +9,9 @@ is its weighting class driven through the ``AbsWeighting`` API (``encoder``, ``g
 arguments), as its ``Trainer`` drives it; ours is ``mtl.backward(losses, mtl.methods.get(name),
 shared=..., task_params=...)``. IMTL's loss scales are trained on both sides. T = 3, because
 LibMTL 1.1.5's CAGrad hard-codes three tasks. After a warm-up, the steps of all eight
-(method, library) pairs are interleaved ``--reps`` times (in reversed order every other time); the medians of wall-clock and of process
-CPU time and their ratios (ours / LibMTL, target <= 1.05) are printed.
+(method, library) pairs are interleaved ``--reps`` times (in reversed order every other time);
+the medians of wall-clock and of process CPU time and their ratios (ours / LibMTL, target
+<= 1.05) are printed.
 
 LibMTL 1.1.5 (``pip install --no-deps libmtl==1.1.5``) needs shims on current torch and
 torchvision, applied here at run time and never in the package: a stand-in for the removed
