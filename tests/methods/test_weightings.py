@@ -49,6 +49,15 @@ def test_declared_invariance(name, seed, t, spread):
     else:
         assert k > 0
         torch.testing.assert_close(ds, k * d)
+        # the length factor, derived: GLS w_t = (prod L)^(1/T) / (T L_t) gives k = prod(a)^(1/T);
+        # FAMO at its initial uniform z gives w_t = 1 / (L_t sum_s 1/L_s), so k = c / c', up to
+        # the 1e-8 it adds to each L_t: a relative error of order 1e-8 / min_t a_t L_t.
+        if name == "gls":
+            expected, rel = float(a.log().mean().exp()), 1e-9
+        else:
+            expected = float((1 / losses).sum() / (1 / (a * losses)).sum())
+            rel = 1e-9 + 10 * 1e-8 / float((a * losses).min())
+        assert k == pytest.approx(expected, rel=rel)
 
 
 @pytest.mark.parametrize("name", [k for k, v in DECLARED.items() if v is None])
