@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from mtl.gradients import conflict_study, draw, summarize
 from mtl.io import atomic_write_text, prepare_output_dir, write_csv
@@ -156,8 +157,9 @@ def settings(config: Config) -> list[Setting]:
     ]
 
 
-def simulate(config: Config) -> Result:
-    return Result(config, {s: measure(config, s) for s in settings(config)})
+def simulate(config: Config, progress: bool = False) -> Result:
+    grid = tqdm(settings(config), desc=NAME, disable=not progress)
+    return Result(config, {s: measure(config, s) for s in grid})
 
 
 SUMMARY_HEADER = (
@@ -295,7 +297,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     out = prepare_output_dir(args.out, {"study": NAME, **asdict(config)})
-    result = simulate(config)
+    result = simulate(config, progress=True)
     write_outputs(result, out)
     print(findings(result))
     print(f"results in {out}")
