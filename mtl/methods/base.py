@@ -156,3 +156,11 @@ def rowwise(fn: Callable[[Tensor], tuple[Tensor, Tensor | None]], jacobian: Tens
         return direction, None
     weights = torch.stack([w for _, w in outs]).reshape(*lead, jacobian.shape[-2])
     return direction, weights
+
+
+def task_count(hp: dict[str, Any], name: str) -> int:
+    """The ``tasks`` hyperparameter of a method that keeps per-task state (an int >= 1)."""
+    tasks = hp["tasks"]
+    if not isinstance(tasks, int) or tasks < 1:
+        raise ValueError(f"{name} keeps per-task state: pass tasks=T (an int >= 1), got {tasks!r}")
+    return tasks

@@ -13,15 +13,8 @@ import torch
 from torch import Tensor
 
 from mtl.methods.aggregators import IMTLG
-from mtl.methods.base import Aggregator
+from mtl.methods.base import Aggregator, task_count
 from mtl.methods.registry import register
-
-
-def _tasks(hp: dict[str, Any], name: str) -> int:
-    tasks = hp["tasks"]
-    if not isinstance(tasks, int) or tasks < 1:
-        raise ValueError(f"{name} keeps per-task state: pass tasks=T (an int >= 1), got {tasks!r}")
-    return tasks
 
 
 @register("imtl")
@@ -37,7 +30,7 @@ class IMTL(IMTLG):
 
     def __init__(self, **hp: Any) -> None:
         super().__init__(**hp)
-        self.log_scales = torch.nn.Parameter(torch.zeros(_tasks(self.hp, self.name)))
+        self.log_scales = torch.nn.Parameter(torch.zeros(task_count(self.hp, self.name)))
 
     def transform_losses(self, losses: Tensor) -> Tensor:
         s = self.log_scales.to(losses.dtype)

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from mtl.methods.base import Weighting
+from mtl.methods.base import Weighting, task_count
 from mtl.methods.registry import register
 
 
@@ -61,11 +61,7 @@ class UW(Weighting):
 
     def __init__(self, **hp: Any) -> None:
         super().__init__(**hp)
-        tasks = self.hp["tasks"]
-        if not isinstance(tasks, int) or tasks < 1:
-            raise ValueError(
-                f"uw learns one scale per task: pass tasks=T (an int >= 1), got {tasks!r}"
-            )
+        tasks = task_count(self.hp, "uw")
         self.log_scales = torch.nn.Parameter(torch.full((tasks,), float(self.hp["init"])))
 
     def forward(self, losses: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
@@ -178,11 +174,7 @@ class FAMO(Weighting):
 
     def __init__(self, **hp: Any) -> None:
         super().__init__(**hp)
-        tasks = self.hp["tasks"]
-        if not isinstance(tasks, int) or tasks < 1:
-            raise ValueError(
-                f"famo keeps one logit per task: pass tasks=T (an int >= 1), got {tasks!r}"
-            )
+        tasks = task_count(self.hp, "famo")
         self.logits = torch.zeros(tasks, requires_grad=True)
         self._opt = torch.optim.Adam(
             [self.logits], lr=self.hp["w_lr"], weight_decay=self.hp["gamma"]
