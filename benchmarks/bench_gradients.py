@@ -16,22 +16,10 @@ import time
 from collections.abc import Callable
 
 import torch
-from torch import nn
+from _shared import small_cnn
 
 from mtl.gradients import choose_method, jacobian, per_sample_gradients
 from mtl.losses import depth_loss
-from mtl.model import HardParameterSharing
-
-
-def small_cnn(tasks: int) -> HardParameterSharing:
-    """Three 3x3 convolutions with BatchNorm (8 channels) and a 1x1 depth head per task."""
-    layers: list[nn.Module] = []
-    for c_in in (3, 8, 8):
-        layers += [nn.Conv2d(c_in, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU()]
-    return HardParameterSharing(
-        nn.Sequential(*layers), {f"t{t}": nn.Conv2d(8, 1, 1) for t in range(tasks)}
-    )
-
 
 TIE = 0.05
 """Medians within 5% of each other count as a tie: repeated runs here move by about that much."""

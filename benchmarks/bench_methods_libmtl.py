@@ -38,7 +38,7 @@ import types
 from collections.abc import Callable
 
 import torch
-from torch import nn
+from _shared import add_timing_arguments, apply_timing_arguments, small_cnn
 
 import mtl
 import mtl.methods
@@ -68,16 +68,6 @@ def import_libmtl_weighting() -> types.ModuleType:
             f"LibMTL is needed for this comparison ({error}): pip install --no-deps libmtl==1.1.5"
         ) from None
     return weighting
-
-
-def small_cnn(tasks: int, width: int = 16) -> HardParameterSharing:
-    """Four 3x3 convolutions with BatchNorm and ReLU, then one 1x1 convolution head per task."""
-    layers: list[nn.Module] = []
-    for c_in in (3, width, width, width):
-        layers += [nn.Conv2d(c_in, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU()]
-    return HardParameterSharing(
-        nn.Sequential(*layers), {f"t{t}": nn.Conv2d(width, 1, 1) for t in range(tasks)}
-    )
 
 
 def libmtl_method(weighting: types.ModuleType, cls_name: str, model: HardParameterSharing):
@@ -110,7 +100,7 @@ def make_steps(
 ) -> dict[str, Callable[[], None]]:
     """The two training steps (LibMTL's, ours) of method ``name``, on identical model copies."""
     torch.manual_seed(0)
-    theirs_model = small_cnn(TASKS)
+    theirs_model = small_cnn(TASKS, width=16, depth=4)
     ours_model = copy.deepcopy(theirs_model)
     cls_name, kwargs = METHODS[name]
     theirs = libmtl_method(weighting, cls_name, theirs_model)
@@ -143,18 +133,12 @@ def make_steps(
 
 def main(argv: list[str] | None = None) -> dict[tuple[str, str], float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=50, help="timed repetitions (>= 20)")
+    add_timing_arguments(parser, reps=50)
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps of each first")
     parser.add_argument("--size", type=int, default=32, help="input height and width")
     parser.add_argument("--batch", type=int, default=16, help="batch size")
-    parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads (default: torch's choice)"
-    )
     args = parser.parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    if args.reps < 20:
-        raise ValueError(f"--reps={args.reps}: medians need at least 20 repetitions")
+    apply_timing_arguments(args)
     weighting = import_libmtl_weighting()
     generator = torch.Generator().manual_seed(1)
     x = torch.randn(args.batch, 3, args.size, args.size, generator=generator)

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from torch import nn
+from _shared import add_timing_arguments, apply_timing_arguments, small_cnn
 from torch.profiler import ProfilerActivity, profile
 
 import mtl
@@ -39,19 +39,8 @@ import mtl.optim
 from mtl.losses import depth_loss
 from mtl.methods import OptimizerLevel, SolverError
 from mtl.methods.weightings import FAMO
-from mtl.model import HardParameterSharing
 
 Step = Callable[[], None]
-
-
-def small_cnn(tasks: int) -> HardParameterSharing:
-    """Three 3x3 convolutions with BatchNorm (8 channels) and a 1x1 depth head per task."""
-    layers: list[nn.Module] = []
-    for c_in in (3, 8, 8):
-        layers += [nn.Conv2d(c_in, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU()]
-    return HardParameterSharing(
-        nn.Sequential(*layers), {f"t{t}": nn.Conv2d(8, 1, 1) for t in range(tasks)}
-    )
 
 
 def make_step(name: str, tasks: int, x: torch.Tensor, targets: list[torch.Tensor]) -> Step:
@@ -143,17 +132,11 @@ def bench(tasks: int, names: list[str], reps: int) -> dict[str, tuple[float, flo
 
 def main(argv: list[str] | None = None) -> dict[int, dict[str, tuple[float, float] | str]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=20, help="timed repetitions (>= 20)")
+    add_timing_arguments(parser, reps=20)
     parser.add_argument("--tasks", type=int, nargs="+", default=[2, 3, 10, 40])
     parser.add_argument("--methods", nargs="+", default=list(mtl.methods.NAMES))
-    parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads (default: torch's choice)"
-    )
     args = parser.parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    if args.reps < 20:
-        raise ValueError(f"--reps={args.reps}: medians need at least 20 repetitions")
+    apply_timing_arguments(args)
     names = ["ew", *(n for n in args.methods if n != "ew")]
     for name in names:
         mtl.methods.method_class(name)  # unknown names raise with the valid ones
