@@ -28,23 +28,23 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
 
-from empirical.analysis import Verdict, bootstrap  # noqa: E402
-from empirical.studies.common import (  # noqa: E402
+from empirical.analysis import Verdict, bootstrap
+from empirical.studies.common import (
     add_common_arguments,
     dry_run,
     with_data_root,
     write_verdicts,
 )
-from empirical.studies.scales import DATA_LABELS, Setup, setups  # noqa: E402
-from empirical.sweep import execute, parse_filters, read_sweep, select, to_do, write_sweep  # noqa: E402
-from empirical.sweep_cli import slurm_parameters  # noqa: E402
-from mtl.gradients import summarize  # noqa: E402
-from mtl.io import prepare_output_dir, save_figure, write_csv  # noqa: E402
+from empirical.studies.scales import DATA_LABELS, Setup, setups
+from empirical.sweep import execute, parse_filters, read_sweep, select, to_do, write_sweep
+from empirical.sweep_cli import slurm_parameters
+from mtl.gradients import summarize
+from mtl.io import prepare_output_dir, save_figure, write_csv
 
 STUDY = "gradient-conflicts"
 COSINE_MARGIN = 0.05
@@ -82,7 +82,7 @@ def configs(setup: Setup, grid: dict[str, Any]) -> list[dict[str, Any]]:
             seed=seed,
             grad_stats_every=grid["every"],
             grad_stats_samples=grid["samples"],
-        )  # fmt: skip
+        )
         for method in NORMALISATIONS.values()
         for seed in range(grid["seeds"])
     ]
