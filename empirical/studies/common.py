@@ -20,7 +20,7 @@ import pandas as pd
 from empirical.analysis import Verdict, single_task_baselines
 from empirical.results import selected_table
 from empirical.studies.scales import SCALES, Setup
-from empirical.sweep import execute, parse_filters, run_id, select, to_do, write_sweep
+from empirical.sweep import Run, execute, parse_filters, run_id, select, to_do, write_sweep
 from empirical.sweep_cli import add_execution_arguments, slurm_parameters
 from mtl.io import atomic_write_text
 
@@ -68,16 +68,24 @@ def stl_configs(
     ]
 
 
-def run_phase(
+def execute_phase(
     root: Path, name: str, configs: list[dict[str, Any]], args: argparse.Namespace
-) -> pd.DataFrame:
-    """Record the phase's sweep under ``root/name``, run what is left (narrowed by
-    ``--where``), and return one row per finished run at its selected epoch."""
+) -> list[Run]:
+    """Record the phase's sweep under ``root/name`` and run what is left of it (narrowed by
+    ``--where``; finished runs are skipped, interrupted ones resumed)."""
     runs = write_sweep(root / name, name, configs)
     chosen = to_do(select(runs, parse_filters(args.where)), stale_after=args.stale_after)
     if chosen:
         print(f"== {name}: {len(chosen)} of {len(runs)} run(s) to start or resume", flush=True)
     execute(chosen, executor=args.executor, processes=args.processes, slurm=slurm_parameters(args))
+    return runs
+
+
+def run_phase(
+    root: Path, name: str, configs: list[dict[str, Any]], args: argparse.Namespace
+) -> pd.DataFrame:
+    """:func:`execute_phase`, then one row per finished run at its selected epoch."""
+    execute_phase(root, name, configs, args)
     table = selected_table(root / name)
     if "tasks" in table:
         table["task"] = table["tasks"].map(lambda t: "+".join(json.loads(t)) if t else "all")

@@ -37,12 +37,12 @@ from empirical.analysis import Verdict, bootstrap
 from empirical.studies.common import (
     add_common_arguments,
     dry_run,
+    execute_phase,
     with_data_root,
     write_verdicts,
 )
 from empirical.studies.scales import DATA_LABELS, Setup, setups
-from empirical.sweep import execute, parse_filters, read_sweep, select, to_do, write_sweep
-from empirical.sweep_cli import slurm_parameters
+from empirical.sweep import read_sweep
 from mtl.gradients import summarize
 from mtl.io import prepare_output_dir, save_figure, write_csv
 
@@ -101,11 +101,7 @@ def run(args: argparse.Namespace) -> int:
     verdicts = []
     for setup in chosen:
         out = root / setup.name
-        runs = write_sweep(out / "runs", setup.name, phases[setup.name])
-        todo = to_do(select(runs, parse_filters(args.where)), stale_after=args.stale_after)
-        execute(
-            todo, executor=args.executor, processes=args.processes, slurm=slurm_parameters(args)
-        )
+        execute_phase(out, "runs", phases[setup.name], args)
         table = epoch_table(out / "runs")
         write_csv(out / "epochs.csv", list(table.columns), table.itertuples(index=False))
         source = f"mtlp empirical {STUDY} --scale {args.scale}; {setup.name}"

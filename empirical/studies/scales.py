@@ -93,7 +93,7 @@ QUICK_SETUPS = (
         "multi-digits",
         "small-cnn",
         "digits",
-        _cpu(1, 32, {"num_train": 64, "num_val": 32, "num_test": 32}, 4),
+        _cpu(1, 64, {}, 4),
     ),
 )
 
