@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.lib.format as npy_format
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
@@ -95,8 +96,14 @@ class NpyLayout:
 
 
 def read_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype of a ``.npy`` file without reading its data."""
+    """Shape and dtype of a ``.npy`` file from its header, without reading the data."""
+    readers = {(1, 0): npy_format.read_array_header_1_0, (2, 0): npy_format.read_array_header_2_0}
     try:
+        with open(path, "rb") as f:
+            version = npy_format.read_magic(f)
+            if version in readers:
+                shape, _, dtype = readers[version](f)
+                return tuple(shape), dtype
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except Exception as error:
         raise ValueError(f"{path} is not a readable .npy array ({error})") from None

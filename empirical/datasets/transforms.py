@@ -1,6 +1,7 @@
-"""Random scale-crop and horizontal flip of dense samples, as the CAGrad/LibMTL NYUv2 code does it.
+"""Random scale-crop and horizontal flip of dense samples, as in the CAGrad/LibMTL code.
 
-One draw picks a zoom ``s`` from ``scales`` (default 1.0, 1.2, 1.5), a crop of
+That code (``RandomScaleCrop`` for NYUv2, ``RandomScaleCropCityScapes``) is what the paper's
+footnote points to. One draw picks a zoom ``s`` from ``scales`` (default 1.0, 1.2, 1.5), a crop of
 ``(int(H / s), int(W / s))`` pixels at a uniformly random position, and a flip with probability
 ``flip_prob``. The crop is resized back to ``(H, W)``: the image bilinearly (``align_corners=True``,
 as there), labels, depth and normals by nearest neighbour, so ignored labels stay -1, invalid
@@ -17,7 +18,8 @@ Depth after a zoom by ``s`` (``depth_scaling``):
 
 Deviation from the reference code: there normals are resized bilinearly and not renormalised,
 which mixes valid and invalid (zero) normals at their borders; here they are resized by nearest
-neighbour. A zoom of 1 without flip returns the sample unchanged (bit for bit).
+neighbour, with the index rule ``r * h // H`` (PyTorch's ``nearest`` up to float rounding).
+A zoom of 1 without flip returns the sample unchanged (bit for bit). Inputs are CPU tensors.
 
 Randomness is explicit: :func:`sample_generator` derives a NumPy generator from
 ``(seed, epoch, index)`` alone, so a sample's augmentation does not depend on worker processes,
@@ -85,12 +87,16 @@ def draw_params(
 
 
 def _nearest(x: Tensor, params: CropParams) -> Tensor:
-    """Nearest-neighbour crop-and-resize over the last two axes (any dtype, exact values)."""
+    """Nearest-neighbour crop-and-resize over the last two axes (any dtype, exact values).
+
+    Output row r reads crop row ``r * h // H`` (likewise for columns); gathered with NumPy,
+    which is several times faster than ``index_select`` on CPU tensors.
+    """
     height, width = x.shape[-2:]
     h, w = crop_size(height, width, params.scale)
-    rows = torch.arange(height) * h // height + params.top
-    cols = torch.arange(width) * w // width + params.left
-    return x.index_select(-2, rows).index_select(-1, cols)
+    rows = np.arange(height) * h // height + params.top
+    cols = np.arange(width) * w // width + params.left
+    return torch.from_numpy(np.take(np.take(x.numpy(), rows, axis=-2), cols, axis=-1))
 
 
 def _bilinear(x: Tensor, params: CropParams) -> Tensor:

@@ -1,5 +1,6 @@
 """Cityscapes and NYUv2 readers on fixtures written in MTAN's .npy format."""
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ from torch.utils.data import DataLoader
 
 import empirical.datasets as datasets
 from empirical.datasets import fixtures
+from empirical.datasets.npy_folders import holdout
 from empirical.datasets.transforms import draw_params, sample_generator
 
 N_TRAIN, N_VAL, VAL_SIZE = 12, 5, 4
@@ -77,6 +79,17 @@ def test_the_hold_out_is_fixed_by_its_own_seed(dense):
     assert build(name, "val", root, holdout_seed=0).stems == val
     assert build(name, "val", root, holdout_seed=1).stems != val
     assert len(build(name, "val", root, val_size=0)) == 0
+
+
+@pytest.mark.parametrize(
+    ("n_train", "val_size", "digest"),
+    [(2975, 595, "a7fa3785f0e45e0d"), (795, 159, "bb943529bd1f0a68")],
+)
+def test_the_paper_sized_hold_outs_are_pinned(n_train, val_size, digest):
+    """A regression pin: a change here silently moves every validation split and its results."""
+    train, val = holdout(list(range(n_train)), val_size, 0)
+    assert len(val) == val_size and sorted(train + val) == list(range(n_train))
+    assert hashlib.sha256(str(val).encode()).hexdigest()[:16] == digest
 
 
 def test_explicit_validation_indices(dense):
@@ -151,6 +164,16 @@ def test_augmentation_is_reproducible_per_seed_and_epoch(dense):
         labels = targets["segmentation"]
         assert labels.dtype == torch.int64 and labels.min() >= -1
         assert labels.max() < info["classes"]
+
+
+def test_worker_processes_do_not_change_the_augmentation(dense):
+    name, _, root = dense
+    dataset = build(name, "train", root, augment=True, seed=5)
+    dataset.set_epoch(1)
+    inline = list(DataLoader(dataset, batch_size=4))
+    workers = list(DataLoader(dataset, batch_size=4, num_workers=2))
+    for (x, s), (y, t) in zip(inline, workers, strict=True):
+        assert torch.equal(x, y) and all(torch.equal(s[k], t[k]) for k in s)
 
 
 def test_depth_scaling_option_reaches_the_augmentation(dense):
