@@ -28,7 +28,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from mtl.metrics import higher_is_better
 
 from empirical.analysis import Verdict, bootstrap, interval_from_direction
 from empirical.corruptions import CORRUPTIONS, SEVERITIES, family
@@ -42,6 +41,7 @@ from empirical.studies.common import (
 from empirical.studies.scales import DATA_LABELS, Setup, setups
 from empirical.sweep import read_sweep
 from mtl.io import atomic_write_text, prepare_output_dir, save_figure, write_csv
+from mtl.metrics import higher_is_better
 
 STUDY = "corruptions"
 METHODS = ("ew", "uw", "rlw", "imtl", "pcgrad", "cagrad")
