@@ -66,7 +66,7 @@ def configs(setup: Setup, grid: dict[str, Any]) -> list[dict[str, Any]]:
                             lr=lr,
                             seed=seed,
                             sample_groups=groups,
-                        )  # fmt: skip
+                        )
                     )
     return out
 
