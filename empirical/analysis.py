@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from mtl.metrics import delta_m, higher_is_better, pareto_counts
 
 VERDICTS = ("confirmed", "refuted", "inconclusive", "not run")
@@ -102,11 +103,15 @@ def with_delta_m(runs: pd.DataFrame, baseline: Mapping[str, float], split: str) 
     )
 
 
-def best_learning_rates(runs: pd.DataFrame, keys: Sequence[str], score: str) -> pd.DataFrame:
-    """The runs at each group's best learning rate: the lr with the lowest seed-mean ``score``."""
-    means = runs.groupby([*keys, "lr"], dropna=False)[score].mean().reset_index()
+def best_learning_rates(
+    runs: pd.DataFrame, keys: Sequence[str], score: str, lr_keys: Sequence[str] = ("lr",)
+) -> pd.DataFrame:
+    """The runs at each group's best learning rate(s): the value(s) of ``lr_keys`` with the
+    lowest seed-mean ``score``."""
+    lr_keys = list(lr_keys)
+    means = runs.groupby([*keys, *lr_keys], dropna=False)[score].mean().reset_index()
     best = means.loc[means.groupby(list(keys), dropna=False)[score].idxmin()]
-    return runs.merge(best[[*keys, "lr"]], on=[*keys, "lr"])
+    return runs.merge(best[[*keys, *lr_keys]], on=[*keys, *lr_keys])
 
 
 def pareto_table(

@@ -21,6 +21,10 @@ STUDIES: dict[str, tuple[str, str]] = {
         "empirical.studies.corruptions",
         "robustness of MTL vs STL features to the 15 image corruptions x 5 severities",
     ),
+    "hybrids": (
+        "empirical.studies.hybrids",
+        "Adam on the heads with SGD on the backbone and the reverse: a causal test",
+    ),
     "stl-methods": (
         "empirical.studies.stl_methods",
         "MTL methods applied to groups of samples of one task (the paper's outlook)",
