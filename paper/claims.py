@@ -288,6 +288,30 @@ CLAIMS: tuple[Claim, ...] = (
 )
 
 
+OPEN_QUESTIONS: tuple[Claim, ...] = (
+    Claim(
+        "head-invariance-explains-adam",
+        "open questions",
+        "If Adam helps MTL through its head invariance, Adam on the heads with SGD on the "
+        "backbone keeps most of its gain, and SGD on the heads with Adam on the backbone loses "
+        "it (the brief's hybrid question, a causal test of the paper's explanation).",
+        lambda root: study_findings(
+            root, "hybrids", "head-invariance-explains-adam", ("head-invariance-explains-adam",)
+        ),
+    ),
+    Claim(
+        "mtl-methods-help-stl",
+        "open questions",
+        "The paper's outlook: MTL methods applied to groups of samples of one task improve "
+        "single-task learning beyond tuning its learning rate.",
+        lambda root: study_findings(
+            root, "stl-methods", "mtl-methods-help-stl", ("mtl-methods-help-stl",)
+        ),
+    ),
+)
+CLAIMS = CLAIMS + OPEN_QUESTIONS
+
+
 def evaluate_all(root: str | Path) -> list[Finding]:
     """Every claim's findings, in the order of :data:`CLAIMS`."""
     return [f for claim in CLAIMS for f in claim.evaluate(Path(root))]

@@ -21,7 +21,13 @@ from pathlib import Path
 
 from mtl.io import atomic_write_text
 from paper.claims import CLAIMS, Finding, evaluate_all
-from paper.sections import empirical_section, provenance, sim_section, theory_section
+from paper.sections import (
+    empirical_section,
+    open_questions_section,
+    provenance,
+    sim_section,
+    theory_section,
+)
 
 TITLE = "mtl-paradigms: Examining Common Paradigms in Multi-Task Learning, reproduced"
 VERDICT_MARK = {"confirmed": "✔", "refuted": "✘", "inconclusive": "?", "not run": "–"}
@@ -69,11 +75,11 @@ def build(results: str | Path, out: str | Path | None = None) -> Path:
         f"Built {time.strftime('%Y-%m-%d %H:%M:%S')} from `{results.name}/` with Python "
         f"{platform.python_version()}. Contents: [claims](#claims-and-verdicts), "
         "[theory](#theory), [synthetic studies](#synthetic-studies), "
-        "[vision studies](#vision-studies).",
+        "[vision studies](#vision-studies), [open questions](#open-questions).",
         "",
     ]
     lines += claims_section(findings)
-    for section in (theory_section, sim_section, empirical_section):
+    for section in (theory_section, sim_section, empirical_section, open_questions_section):
         lines += section(results, figures)
     markdown_text = "\n".join(lines) + "\n"
     atomic_write_text(out / "report.md", markdown_text)

@@ -18,6 +18,7 @@ from paper import published
 
 SIM_STUDIES = ("cagrad-toy", "invariance-toy", "loss-scale-sweep", "conflict-sim")
 EMPIRICAL_STUDIES = ("optimizer-sweep", "gradient-conflicts", "corruptions", "stl-methods")
+OPEN_QUESTIONS = ("capacity", "hybrids")
 PUBLISHED_SETUPS = {
     f"{table.dataset}-{table.network}": name
     for name, table in ((n, published.table(n)) for n in published.TABLES)
@@ -154,3 +155,50 @@ def beside_published(setup: Path) -> list[str]:
             f"{value - row.delta_m:+.2f} |"
         )
     return [*lines, ""]
+
+
+def _csv_table(path: Path, digits: int = 4) -> list[str]:
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return []
+
+    def cell(value: str) -> str:
+        try:
+            return f"{float(value):.{digits}g}"
+        except ValueError:
+            return value
+
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows[1:]]
+    return [*lines, ""]
+
+
+def open_questions_section(results: Path, figures: Path) -> list[str]:
+    """The brief's open questions: capacity allocation, SGD/Adam hybrids, and what the
+    robustness difference between MTL and STL depends on."""
+    lines = ["## Open questions", ""]
+    titles = {"capacity": "Capacity allocation", "hybrids": "SGD/Adam hybrids"}
+    for study in OPEN_QUESTIONS:
+        folder = results / "empirical" / study
+        lines += [f"### {titles[study]}", ""]
+        if not (folder / "config.json").is_file():
+            lines += [f"Not run: `mtlp empirical {study} --scale quick --out DIR`.", ""]
+            continue
+        lines += [provenance(folder), "", *_study_files(folder, figures, f"empirical-{study}")]
+        for setup in sorted(p for p in folder.iterdir() if p.is_dir()):
+            if any(setup.glob("*.md")):
+                lines += [f"#### {titles[study]}: {setup.name}", ""]
+                lines += _study_files(setup, figures, f"empirical-{study}-{setup.name}")
+    lines += ["### Robustness by corruption family and severity", ""]
+    folder = results / "empirical" / "corruptions"
+    setups = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    tables = [(s, s / "by_family.csv", s / "by_severity.csv") for s in setups]
+    tables = [t for t in tables if t[1].is_file()]
+    if not tables:
+        return [*lines, "Not run: `mtlp empirical corruptions --scale quick --out DIR`.", ""]
+    for setup, by_family, by_severity in tables:
+        lines += [f"#### {setup.name}", "", "δ (Eq. 26) by corruption family and task:", ""]
+        lines += _csv_table(by_family)
+        lines += ["δ by severity and task:", "", *_csv_table(by_severity)]
+    return lines
