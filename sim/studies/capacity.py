@@ -196,7 +196,6 @@ def figure(rows: list[dict], source: str):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import matplotlib.ticker
 
     best = _nearest_lr(rows)
     fig, axes = plt.subplots(2, 2, figsize=(10, 7.5), sharey=True)
