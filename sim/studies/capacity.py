@@ -213,6 +213,9 @@ def figure(rows: list[dict], source: str):
             r = np.logspace(-1.3, 1.3, 50)
             ax.plot(r, r / (1 + r), "k:", label="r / (1 + r): the weighted sum's minimiser")
         ax.set_xscale("log")
+        ax.minorticks_off()
+        ticks = sorted({k[3] for k in best})
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
         ax.set_title(
             f"{opt}: lever = {'task weight ratio r' if lever == 'weight' else 'head lr ratio q'}",
             fontsize=9,
