@@ -31,7 +31,7 @@ RUNS_DIR = "runs"
 STATUS_FILE = "status.json"
 STATES = ("pending", "running", "stale", "finished", "failed")
 EXECUTORS = ("local", "processes", "slurm", "submitit-local")
-DEFAULT_RUNNER = "empirical.train:run"
+DEFAULT_RUNNER = "empirical.training:run"
 DEFAULT_STALE_AFTER = 600.0
 
 
