@@ -51,6 +51,17 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
+def selected(path: Path) -> dict[str, Any]:
+    """``best.json`` as one flat record: ``epoch``, ``criterion``, ``value`` and the selected
+    epoch's metrics as ``val/<metric>`` and ``test/<metric>``."""
+    best = json.loads(Path(path).read_text())
+    record = {k: v for k, v in best.items() if not isinstance(v, Mapping)}
+    for split, metrics in best.items():
+        if isinstance(metrics, Mapping):
+            record.update({f"{split}/{k}": v for k, v in metrics.items()})
+    return record
+
+
 def epochs_table(root: str | Path) -> pd.DataFrame:
     """One row per run and epoch of the sweep in ``root``."""
     _, runs = read_sweep(root)
@@ -70,9 +81,8 @@ def selected_table(root: str | Path) -> pd.DataFrame:
         path = run.directory / BEST_FILE
         if run_state(run.directory).state != "finished" or not path.is_file():
             continue
-        best = json.loads(path.read_text())
-        rows.append({"run_id": run.id, **flatten(run.config), **flatten(best)})
+        rows.append({"run_id": run.id, **flatten(run.config), **selected(path)})
     return pd.DataFrame(rows)
 
 
-__all__ = ["epochs_table", "flatten", "read_metrics", "selected_table"]
+__all__ = ["epochs_table", "flatten", "read_metrics", "selected", "selected_table"]

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -112,13 +113,24 @@ def run_state(
         return RunState("stale", f"unreadable {STATUS_FILE}")
     state = status.get("state")
     if state == "running":
-        age = (time.time() if now is None else now) - float(status.get("heartbeat", 0.0))
+        age = (time.time() if now is None else now) - _timestamp(status.get("heartbeat"))
         if age > stale_after:
             return RunState("stale", f"no heartbeat for {age:.0f} s")
         return RunState("running")
     if state in ("finished", "failed"):
         return RunState(state, status.get("reason"))
     return RunState("stale", f"unknown state {state!r}")
+
+
+def _timestamp(value: Any) -> float:
+    """Seconds since the epoch of a heartbeat: a number, or an ISO 8601 time as the trainer
+    writes it; anything else counts as long ago."""
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return datetime.fromisoformat(str(value)).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def parse_filters(items: Sequence[str]) -> dict[str, list[str]]:

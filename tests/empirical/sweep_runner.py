@@ -14,11 +14,12 @@ def run(config: dict, run_dir: Path) -> str:
         {"epoch": e, "val/loss": config["lr"] * (e + 1), "time": {"epoch_s": 0.1}} for e in range(2)
     ]
     (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    (run_dir / "best.json").write_text(json.dumps({"epoch": 0, "val/loss": config["lr"]}))
+    best = {"epoch": 0, "criterion": "val/loss", "val": {"loss": config["lr"]}, "test": {}}
+    (run_dir / "best.json").write_text(json.dumps(best))
     status = {
         "state": state,
         "reason": "loss is nan at step 3" if state == "failed" else None,
-        "heartbeat": time.time(),
+        "heartbeat": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
     }
     (run_dir / "status.json").write_text(json.dumps(status))
     return state

@@ -90,7 +90,8 @@ def test_stale_heartbeat_is_resumed_live_one_is_not(tmp_path):
     runs = write_sweep(tmp_path, "s", grid()[:2])
     for run, age in zip(runs, (5.0, 5000.0), strict=True):
         run.directory.mkdir(parents=True)
-        status = {"state": "running", "heartbeat": time.time() - age}
+        beat = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() - age))
+        status = {"state": "running", "heartbeat": beat}
         (run.directory / "status.json").write_text(json.dumps(status))
     assert run_state(runs[0].directory).state == "running"
     assert run_state(runs[1].directory).state == "stale"
@@ -128,6 +129,7 @@ def test_tidy_tables(tmp_path, on_path):
     } <= set(epochs.columns)
     best = selected_table(tmp_path)
     assert len(best) == len(runs) and (best["epoch"] == 0).all()
+    assert (best["val/loss"] == best["lr"]).all()
     assert flatten({"a": {"b": 1}, "c": [1, 2]}) == {"a.b": 1, "c": "[1, 2]"}
 
 
