@@ -21,8 +21,9 @@ call ``optimizer.zero_grad()`` first):
   tensors (:data:`mtl.model.Representation`): MGDA-UB and every other representation-level
   method see the Jacobian w.r.t. all of them concatenated, the gradient w.r.t. the whole
   representation; GradDrop, whose sign-purity rule is defined on one activation tensor, is
-  applied to each tensor separately (for its coordinate-wise rule the same thing, with one
-  random draw per tensor);
+  applied to each tensor separately (for a coordinate-wise rule that is the concatenation
+  again, up to the order of the random draws); the tensors must be aliases that only the heads
+  read (see :mod:`mtl.model`);
 * optimizer-level: as an aggregator without aggregation; the record's ``task_grads`` maps each
   shared parameter to its T per-task gradients for ``optimizer.step(task_grads=...)``.
 
