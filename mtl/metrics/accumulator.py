@@ -54,7 +54,8 @@ class MultiTaskMetrics:
     def __init__(self, tasks: Mapping[str, tuple[str, int | None]]) -> None:
         if not tasks:
             raise ValueError("no tasks given: pass {task_name: (kind, num_classes_or_None)}")
-        self.kinds = {task: _layout(task, spec)[0] for task, spec in tasks.items()}
+        layouts = {task: _layout(task, spec) for task, spec in tasks.items()}
+        self.kinds = {task: kind for task, (kind, _) in layouts.items()}
         for kind in DENSE_KINDS:
             same = [t for t, k in self.kinds.items() if k == kind]
             if len(same) > 1:
@@ -62,9 +63,7 @@ class MultiTaskMetrics:
                     f"tasks {same} are all of kind {kind!r}, whose metric keys are flat: "
                     "at most one task of each dense kind"
                 )
-        self.metrics = {
-            task: task_metric(task, *_layout(task, spec)) for task, spec in tasks.items()
-        }
+        self.metrics = {task: task_metric(task, kind, n) for task, (kind, n) in layouts.items()}
 
     def update(self, outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> None:
         """Add one batch: ``outputs`` and ``targets`` map every task name to a tensor."""
@@ -114,6 +113,6 @@ def for_tasks(tasks: Mapping[str, tuple[str, int | None]]) -> MultiTaskMetrics:
 
 
 def _layout(task: str, spec: tuple[str, int | None]) -> tuple[str, int | None]:
-    if not (isinstance(spec, tuple) and len(spec) == 2):
+    if not (isinstance(spec, tuple | list) and len(spec) == 2):
         raise ValueError(f"task {task!r}: expected (kind, num_classes_or_None), got {spec!r}")
-    return spec
+    return spec[0], spec[1]

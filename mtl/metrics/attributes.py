@@ -89,7 +89,7 @@ class ClassificationMetric:
             f"logits (B, {n}) and labels (B,), got {shapes(logits, labels)}",
         )
         check(
-            labels.numel() == 0 or (labels.min() >= 0 and labels.max() < n),
+            labels.numel() == 0 or bool(labels.min() >= 0 and labels.max() < n),
             "classification",
             f"labels in [0, {n})",
         )

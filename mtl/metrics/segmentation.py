@@ -52,7 +52,7 @@ class SegmentationMetric:
         valid = labels != IGNORE_LABEL
         kept = labels[valid]
         check(
-            kept.numel() == 0 or (kept.min() >= 0 and kept.max() < n),
+            kept.numel() == 0 or bool(kept.min() >= 0 and kept.max() < n),
             "segmentation",
             f"labels in [0, {n}) or {IGNORE_LABEL} (ignored)",
         )
