@@ -178,7 +178,14 @@ class NpyFolder:
         return cls(layout, split_dir, tuple(stems), expected_size, folders)
 
     def load(self, stem: int) -> dict[str, np.ndarray]:
-        return {key: np.load(folder / f"{stem}.npy") for key, folder in self.folders.items()}
+        arrays = {}
+        for key, folder in self.folders.items():
+            path = folder / f"{stem}.npy"
+            try:
+                arrays[key] = np.load(path, allow_pickle=False)
+            except Exception as error:
+                raise ValueError(f"{path} is not a readable .npy array ({error})") from None
+        return arrays
 
 
 def _check_array(

@@ -271,6 +271,14 @@ def test_labels_outside_the_classes_are_named_when_read(dense, tmp_path):
         dataset[1]
 
 
+def test_a_file_broken_after_the_scan_is_named_when_read(dense, tmp_path):
+    name, _, root = copy_fixture(dense, tmp_path)
+    dataset = build(name, "test", root)
+    (root / "val" / "depth" / "1.npy").write_bytes(b"\x93NUMPY truncated")
+    with pytest.raises(ValueError, match=r"1\.npy is not a readable \.npy array"):
+        dataset[1]
+
+
 def test_cityscapes_reads_libmtl_label_folder(tmp_path):
     root = fixtures.write_cityscapes(tmp_path, 4, 2, label_folder="label")
     dataset = datasets.build("cityscapes", "test", root=root)
