@@ -214,7 +214,7 @@ class CelebADataset(Dataset):
         path = self.image_dir / self.files[i]
         try:
             with Image.open(path) as img:
-                rgb = img.convert("RGB").resize((self.size, self.size), Image.BILINEAR)
+                rgb = img.convert("RGB").resize((self.size, self.size), Image.Resampling.BILINEAR)
         except OSError as error:
             raise ValueError(f"CelebA: cannot decode {path} ({error})") from None
         return torch.from_numpy(np.asarray(rgb).copy()).permute(2, 0, 1).contiguous()

@@ -287,6 +287,9 @@ def test_zero_padded_file_names_are_read_as_their_index(dense, tmp_path):
     dataset = build(name, "test", root)
     assert dataset.stems == (0, 1)
     assert torch.equal(dataset[1][1]["depth"][0], torch.from_numpy(raw[..., 0]))
+    np.save(root / "val" / "depth" / "1.npy", raw)
+    with pytest.raises(ValueError, match="both hold index 1"):
+        build(name, "test", root)
 
 
 def test_cityscapes_reads_libmtl_label_folder(tmp_path):
