@@ -54,7 +54,10 @@ def spec(
     val_indices: Sequence[int] | None = None,
     depth_scaling: str = "divide",
 ) -> DatasetSpec:
-    """Tasks ``segmentation`` (7 classes) and ``depth``; image (3, 128, 256) unless ``size``."""
+    """Tasks ``segmentation`` (7 classes) and ``depth``; image (3, 128, 256) unless ``size``.
+
+    Takes ``build``'s options (one option dict serves both); only ``size`` changes the spec.
+    """
     check_depth_scaling(depth_scaling)
     return LAYOUT.spec(size)
 

@@ -118,6 +118,8 @@ def _integer_stems(folder: Path, layout: NpyLayout) -> dict[int, Path]:
                 f"unexpected file {path}: {layout.dataset} files are named N.npy, N an integer\n"
                 + layout.describe()
             )
+        if int(path.stem) in stems:
+            raise ValueError(f"{path} and {stems[int(path.stem)]} both hold index {int(path.stem)}")
         stems[int(path.stem)] = path
     return stems
 
@@ -138,7 +140,7 @@ class NpyFolder:
     path: Path
     stems: tuple[int, ...]
     size: tuple[int, int]
-    folders: dict[str, Path]
+    files: dict[str, dict[int, Path]]
 
     @classmethod
     def scan(
@@ -175,10 +177,17 @@ class NpyFolder:
             for n in stems:
                 shape, dtype = read_header(files[f.key][n])
                 _check_array(files[f.key][n], shape, dtype, want, f, layout, reference)
-        return cls(layout, split_dir, tuple(stems), expected_size, folders)
+        return cls(layout, split_dir, tuple(stems), expected_size, files)
 
     def load(self, stem: int) -> dict[str, np.ndarray]:
-        return {key: np.load(folder / f"{stem}.npy") for key, folder in self.folders.items()}
+        arrays = {}
+        for key, paths in self.files.items():
+            path = paths[stem]
+            try:
+                arrays[key] = np.load(path, allow_pickle=False)
+            except Exception as error:
+                raise ValueError(f"{path} is not a readable .npy array ({error})") from None
+        return arrays
 
 
 def _check_array(
@@ -279,7 +288,7 @@ class NpyDenseDataset(Dataset):
 
     def _target(self, task: str, array: np.ndarray, stem: int) -> Tensor:
         if self.kinds[task] == "segmentation":
-            return torch.from_numpy(self._labels(array, self.folder.folders[task] / f"{stem}.npy"))
+            return torch.from_numpy(self._labels(array, self.folder.files[task][stem]))
         channels_first = np.ascontiguousarray(np.moveaxis(array, -1, 0), dtype=np.float32)
         return torch.from_numpy(channels_first)
 

@@ -53,7 +53,10 @@ def spec(
     val_indices: Sequence[int] | None = None,
     depth_scaling: str = "divide",
 ) -> DatasetSpec:
-    """Tasks ``segmentation`` (13 classes), ``depth``, ``normal``; image (3, 288, 384) or size."""
+    """Tasks ``segmentation`` (13 classes), ``depth``, ``normal``; image (3, 288, 384) or size.
+
+    Takes ``build``'s options (one option dict serves both); only ``size`` changes the spec.
+    """
     check_depth_scaling(depth_scaling)
     return LAYOUT.spec(size)
 

@@ -73,7 +73,7 @@ def test_samples_follow_the_contract_and_the_attribute_file(root):
 def test_the_image_is_the_whole_picture_resized(root):
     dataset = datasets.build("celeba", "test", root=root, size=16)
     with Image.open(root / celeba.IMAGE_FOLDER / dataset.files[0]) as img:
-        expected = np.array(img.convert("RGB").resize((16, 16), Image.BILINEAR))
+        expected = np.array(img.convert("RGB").resize((16, 16), Image.Resampling.BILINEAR))
     image, _ = dataset[0]
     assert torch.equal(image, torch.from_numpy(expected).permute(2, 0, 1).float() / 255)
 

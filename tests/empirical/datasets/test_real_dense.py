@@ -271,6 +271,27 @@ def test_labels_outside_the_classes_are_named_when_read(dense, tmp_path):
         dataset[1]
 
 
+def test_a_file_broken_after_the_scan_is_named_when_read(dense, tmp_path):
+    name, _, root = copy_fixture(dense, tmp_path)
+    dataset = build(name, "test", root)
+    (root / "val" / "depth" / "1.npy").write_bytes(b"\x93NUMPY truncated")
+    with pytest.raises(ValueError, match=r"1\.npy is not a readable \.npy array"):
+        dataset[1]
+
+
+def test_zero_padded_file_names_are_read_as_their_index(dense, tmp_path):
+    name, info, root = copy_fixture(dense, tmp_path)
+    for folder in info["folders"].values():
+        (root / "val" / folder / "1.npy").rename(root / "val" / folder / "0001.npy")
+    raw = np.load(root / "val" / "depth" / "0001.npy")
+    dataset = build(name, "test", root)
+    assert dataset.stems == (0, 1)
+    assert torch.equal(dataset[1][1]["depth"][0], torch.from_numpy(raw[..., 0]))
+    np.save(root / "val" / "depth" / "1.npy", raw)
+    with pytest.raises(ValueError, match="both hold index 1"):
+        build(name, "test", root)
+
+
 def test_cityscapes_reads_libmtl_label_folder(tmp_path):
     root = fixtures.write_cityscapes(tmp_path, 4, 2, label_folder="label")
     dataset = datasets.build("cityscapes", "test", root=root)
