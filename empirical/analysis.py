@@ -39,12 +39,14 @@ class Verdict:
 
 
 def metric_columns(table: pd.DataFrame, split: str) -> list[str]:
-    """The metric names logged for ``split`` (``val/miou`` -> ``miou``), losses and Δm aside."""
+    """The metric names logged for ``split`` (``val/miou`` -> ``miou``); losses, Δm and the
+    aggregate ``mean_acc`` (a mean of other metrics) aside."""
     prefix = f"{split}/"
+    derived = {f"{prefix}delta_m", f"{prefix}mean_acc"}
     return [
         c[len(prefix) :]
         for c in table.columns
-        if c.startswith(prefix) and not c.endswith("loss") and c != f"{prefix}delta_m"
+        if c.startswith(prefix) and not c.endswith("loss") and c not in derived
     ]
 
 
