@@ -111,7 +111,7 @@ def trainer_smoke(dataset: str, arch: str, device: str, tiny: bool) -> dict:
 
     from empirical.datasets import fixtures
 
-    (c, h, w), _, batch = SETUPS[dataset]
+    (_, h, w), _, batch = SETUPS[dataset]
     size = (32, 64) if tiny else (h, w)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / dataset
