@@ -28,13 +28,13 @@ from __future__ import annotations
 import argparse
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from mtl.io import atomic_write_text, prepare_output_dir, write_csv, write_npz
+from mtl.io import atomic_write_text, write_csv, write_npz
 from mtl.optim import NUMPY, get_rule
 from sim.problems.cagrad import (
     INITS,
@@ -45,6 +45,8 @@ from sim.problems.cagrad import (
 )
 
 NAME = "cagrad-toy"
+THREADS = 1
+"""numpy on (runs, 2) arrays: one thread is fastest."""
 LRS = (10.0, 5.0, 1.0, 0.5, 0.1, 0.05, 0.01, 0.005, 0.001)
 QUICK_LRS = (1.0, 0.05, 0.001)
 QUICK_STEPS = 2000
@@ -420,7 +422,7 @@ def pareto_rows(weights: np.ndarray) -> tuple[np.ndarray, list[tuple[float, ...]
     return front, rows
 
 
-def write_outputs(result: Result, out: Path) -> list[Path]:
+def write_outputs(result: Result, out: Path, provenance: str = "") -> list[Path]:
     """iterations.csv, trajectories.npz, table.md, pareto_front.csv and the figures."""
     from sim.studies import cagrad_toy_figures as figures
 
@@ -430,7 +432,7 @@ def write_outputs(result: Result, out: Path) -> list[Path]:
     written.append(atomic_write_text(out / "table.md", table_markdown(result)))
     front, rows = pareto_rows(np.linspace(0, 1, PARETO_POINTS))
     written.append(write_csv(out / "pareto_front.csv", ("w", "x1", "x2", "L1", "L2"), rows))
-    written += figures.write_all(result, front, out)
+    written += figures.write_all(result, front, out, provenance)
     return written
 
 
@@ -438,21 +440,41 @@ def write_outputs(result: Result, out: Path) -> list[Path]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="output folder")
+    quick_lrs = ", ".join(f"{lr:g}" for lr in QUICK_LRS)
     parser.add_argument(
-        "--quick", action="store_true", help=f"smoke scale: {QUICK_STEPS} steps, lrs {QUICK_LRS}"
+        "--quick",
+        action="store_true",
+        help=f"smoke scale: {QUICK_STEPS} steps, learning rates {quick_lrs}",
     )
     parser.add_argument("--max-steps", type=int, help=f"steps per run (default {MAX_STEPS})")
-    parser.add_argument("--lrs", type=float, nargs="+", help=f"learning rates (default {LRS})")
     parser.add_argument(
-        "--optimizers", nargs="+", default=list(OPTIMIZERS), help=f"of {list(OPTIMIZERS)}"
+        "--lrs",
+        type=float,
+        nargs="+",
+        help=f"learning rates (default {' '.join(f'{lr:g}' for lr in LRS)})",
     )
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), help=f"of {list(METHODS)}")
-    parser.add_argument("--inits", type=int, nargs="+", default=[0, 1, 2], help="initial points")
-    parser.add_argument("--loss-tol", type=float, default=DEFAULT_LOSS_TOL)
-    parser.add_argument("--radius", type=float, default=DEFAULT_RADIUS)
+    parser.add_argument(
+        "--optimizers", nargs="+", default=list(OPTIMIZERS), help=f"of: {' '.join(OPTIMIZERS)}"
+    )
+    parser.add_argument(
+        "--methods", nargs="+", default=list(METHODS), help=f"of: {' '.join(METHODS)}"
+    )
+    parser.add_argument(
+        "--inits", type=int, nargs="+", default=[0, 1, 2], help="initial points (of: 0 1 2)"
+    )
+    parser.add_argument(
+        "--loss-tol",
+        type=float,
+        default=DEFAULT_LOSS_TOL,
+        help=f"criterion: mean loss within this of L* (default {DEFAULT_LOSS_TOL:g})",
+    )
+    parser.add_argument(
+        "--radius",
+        type=float,
+        default=DEFAULT_RADIUS,
+        help=f"criterion: distance to x* at most this (default {DEFAULT_RADIUS:g})",
+    )
     parser.add_argument("--dtype", default="float64", help="float64 (default) or float32")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -468,11 +490,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    out = prepare_output_dir(args.out, {"study": NAME, **asdict(config)})
-    result = simulate(config, progress=not args.no_progress)
-    write_outputs(result, out)
-    print(table_markdown(result))
-    print(f"results in {out}")
-    return 0
+def run(config: Config, out: Path, *, progress: bool = False, provenance: str = "") -> str:
+    """Simulate ``config``, write every output into ``out``; return table.md's text."""
+    result = simulate(config, progress=progress)
+    write_outputs(result, out, provenance)
+    return table_markdown(result)

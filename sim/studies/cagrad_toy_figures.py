@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mtl.io import save_figure
 from sim.problems.cagrad import INITS, losses, mean_loss, mean_loss_minimum
+from sim.studies.figure_io import pyplot, write_figure
 
 if TYPE_CHECKING:
     from sim.studies.cagrad_toy import Result
@@ -26,15 +26,6 @@ FIG1_COLUMNS = (
     ("adam", 0.001),
 )
 EXTENT = 11.0
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _contour(ax, front: np.ndarray, n: int = 200) -> None:
@@ -59,7 +50,7 @@ def trajectories_figure(result: Result, front: np.ndarray):
     Points every 100 steps, coloured red -> yellow over the run; panels of configurations that
     were not run say so.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(2, 6, figsize=(18, 6.6), squeeze=False)
     for i, method in enumerate(FIG1_ROWS):
         for j, (opt, lr) in enumerate(FIG1_COLUMNS):
@@ -82,7 +73,7 @@ def trajectories_figure(result: Result, front: np.ndarray):
 
 def pareto_figure(front: np.ndarray):
     """The numerical Pareto set in x (beside the original's x2 = -8.3552 shortcut) and its front."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax_x, ax_l) = plt.subplots(1, 2, figsize=(10, 4))
     ax_x.plot(front[:, 0], front[:, 1], label="Pareto set (numerical)")
     ax_x.plot([-7, 7], [-8.3552, -8.3552], "--", label="x2 = -8.3552 (original plot)")
@@ -98,15 +89,9 @@ def pareto_figure(front: np.ndarray):
     return fig
 
 
-def write_all(result: Result, front: np.ndarray, out: Path) -> list[Path]:
+def write_all(result: Result, front: np.ndarray, out: Path, provenance: str = "") -> list[Path]:
     """fig1_trajectories.{png,pdf} and pareto_front.{png,pdf} in ``out``."""
-    plt = _pyplot()
-    written = []
-    for name, fig in (
-        ("fig1_trajectories", trajectories_figure(result, front)),
-        ("pareto_front", pareto_figure(front)),
-    ):
-        for suffix in ("png", "pdf"):
-            written.append(save_figure(fig, out / f"{name}.{suffix}", dpi=120))
-        plt.close(fig)
-    return written
+    return [
+        *write_figure(trajectories_figure(result, front), out, "fig1_trajectories", provenance),
+        *write_figure(pareto_figure(front), out, "pareto_front", provenance),
+    ]

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,10 +36,12 @@ import torch
 from tqdm import tqdm
 
 from mtl.gradients import conflict_study, draw, summarize
-from mtl.io import atomic_write_text, prepare_output_dir, write_csv
+from mtl.io import atomic_write_text, write_csv
 from sim.problems.quadratic import vectors_at_cosine
 
 NAME = "conflict-sim"
+THREADS = 1
+"""(2, B, P) tensors with B, P = 64: one thread is fastest."""
 STATISTICS = ("cosine", "magnitude_similarity", "conflict_ratio")
 KINDS = ("inter_task", "inter_sample")
 NORMALISATIONS = ("raw", "uw-o")
@@ -259,20 +261,28 @@ def findings(result: Result) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(result: Result, out: Path) -> list[Path]:
+def write_outputs(result: Result, out: Path, provenance: str = "") -> list[Path]:
     from sim.studies import conflict_sim_figures as figures
 
     return [
         write_csv(out / "summary.csv", SUMMARY_HEADER, summary_rows(result)),
         write_csv(out / "separation.csv", SEPARATION_HEADER, separation_rows(result)),
         atomic_write_text(out / "findings.md", findings(result)),
-        *figures.write_all(result, out),
+        *figures.write_all(result, out, provenance),
     ]
 
 
+def _listed(values) -> str:
+    return ", ".join(f"{v:g}" for v in values)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--quick", action="store_true", help=f"smoke scale: {QUICK}")
+    quick = (
+        f"relatedness {_listed(QUICK['relatedness'])}; noise {_listed(QUICK['noise'])}; "
+        f"units ratios {_listed(QUICK['units_ratios'])}; progress {_listed(QUICK['progress'])}; "
+        f"{QUICK['repetitions']} repetitions"
+    )
+    parser.add_argument("--quick", action="store_true", help=f"smoke scale: {quick}")
     parser.add_argument("--relatedness", type=float, nargs="+", help="cosines of the task optima")
     parser.add_argument("--noise", type=float, nargs="+", help="per-sample noise levels")
     parser.add_argument("--units-ratios", type=float, nargs="+", help="u_1 / u_2")
@@ -294,11 +304,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    out = prepare_output_dir(args.out, {"study": NAME, **asdict(config)})
-    result = simulate(config, progress=True)
-    write_outputs(result, out)
-    print(findings(result))
-    print(f"results in {out}")
-    return 0
+def run(config: Config, out: Path, *, progress: bool = False, provenance: str = "") -> str:
+    """Simulate ``config``, write every output into ``out``; return findings.md's text."""
+    result = simulate(config, progress=progress)
+    write_outputs(result, out, provenance)
+    return findings(result)

@@ -8,25 +8,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mtl.io import save_figure
+from sim.studies.figure_io import pyplot, write_figure
 
 if TYPE_CHECKING:
     from sim.studies.conflict_sim import Result
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def conflict_figure(result: Result):
     from sim.studies.conflict_sim import STATISTICS
 
-    plt = _pyplot()
+    plt = pyplot()
     cfg = result.config
     fig, axes = plt.subplots(1, len(STATISTICS) + 1, figsize=(4.5 * (len(STATISTICS) + 1), 3.8))
     base = {"units_ratio": cfg.units_ratios[0], "progress": cfg.progress[0], "normalisation": "raw"}
@@ -74,10 +65,6 @@ def conflict_figure(result: Result):
     return fig
 
 
-def write_all(result: Result, out: Path) -> list[Path]:
+def write_all(result: Result, out: Path, provenance: str = "") -> list[Path]:
     """conflict.{png,pdf} in ``out``."""
-    plt = _pyplot()
-    fig = conflict_figure(result)
-    written = [save_figure(fig, out / f"conflict.{s}", dpi=110) for s in ("png", "pdf")]
-    plt.close(fig)
-    return written
+    return write_figure(conflict_figure(result), out, "conflict", provenance)

@@ -35,18 +35,21 @@ from __future__ import annotations
 import argparse
 import itertools
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 import mtl.methods
 import mtl.optim
-from mtl.io import atomic_write_text, prepare_output_dir, write_csv
+from mtl.io import atomic_write_text, write_csv
 from sim.problems.two_units import TwoUnits
 
 NAME = "invariance-toy"
+THREADS = 1
+"""A 256-sample, few-hundred-parameter network: one thread is fastest."""
 EPOCHS = 100
 QUICK_EPOCHS = 12
 SAMPLES = 256
@@ -222,10 +225,11 @@ class Result:
     updates: dict[tuple[Pair, bool], dict[str, np.ndarray]]
 
 
-def simulate(config: Config) -> Result:
-    """All 14 runs."""
+def simulate(config: Config, progress: bool = False) -> Result:
+    """All runs: every pair unscaled and scaled."""
     runs, updates = {}, {}
-    for pair, scaled in itertools.product(PAIRS, (False, True)):
+    grid = list(itertools.product(PAIRS, (False, True)))
+    for pair, scaled in tqdm(grid, desc=NAME, unit="run", disable=not progress):
         runs[(pair, scaled)], updates[(pair, scaled)] = simulate_run(config, pair, scaled)
     return Result(config, runs, updates)
 
@@ -346,7 +350,7 @@ def summary_markdown(result: Result, rows: Sequence[SummaryRow]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(result: Result, out: Path) -> list[Path]:
+def write_outputs(result: Result, out: Path, provenance: str = "") -> list[Path]:
     """runs.csv, summary.csv, summary.md and the figures fig_a1 (frozen), fig_a2 (free)."""
     from sim.studies import invariance_toy_figures as figures
 
@@ -373,7 +377,7 @@ def write_outputs(result: Result, out: Path) -> list[Path]:
         ),
         atomic_write_text(out / "summary.md", summary_markdown(result, rows)),
     ]
-    written += figures.write_all(result, out)
+    written += figures.write_all(result, out, provenance)
     return written
 
 
@@ -381,7 +385,6 @@ def write_outputs(result: Result, out: Path) -> list[Path]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -392,14 +395,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scales", type=float, nargs=2, default=list(SCALES), help="scales of L1 and L2"
     )
-    parser.add_argument("--lr-sgd", type=float, default=LR_SGD)
-    parser.add_argument("--lr-adam", type=float, default=LR_ADAM)
-    parser.add_argument("--momentum", type=float, default=MOMENTUM)
+    parser.add_argument("--lr-sgd", type=float, default=LR_SGD, help=f"default {LR_SGD:g}")
+    parser.add_argument("--lr-adam", type=float, default=LR_ADAM, help=f"default {LR_ADAM:g}")
+    parser.add_argument(
+        "--momentum", type=float, default=MOMENTUM, help=f"SGD momentum (default {MOMENTUM:g})"
+    )
     parser.add_argument(
         "--adam-eps", type=float, default=0.0, help="Adam eps (default 0; torch: 1e-8)"
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--tolerance", type=float, default=TOLERANCE)
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=TOLERANCE,
+        help=f"largest relative difference called invariant (default {TOLERANCE:g})",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -416,11 +426,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    out = prepare_output_dir(args.out, {"study": NAME, **asdict(config)})
-    result = simulate(config)
-    write_outputs(result, out)
-    print(summary_markdown(result, summary(result)))
-    print(f"results in {out}")
-    return 0
+def run(config: Config, out: Path, *, progress: bool = False, provenance: str = "") -> str:
+    """Simulate ``config``, write every output into ``out``; return summary.md's text."""
+    result = simulate(config, progress=progress)
+    write_outputs(result, out, provenance)
+    return summary_markdown(result, summary(result))

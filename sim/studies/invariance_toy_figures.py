@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mtl.io import save_figure
+from sim.studies.figure_io import pyplot, write_figure
 
 if TYPE_CHECKING:
     from sim.studies.invariance_toy import Result
@@ -25,20 +25,11 @@ TITLES = {
 }
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def backbone_figure(result: Result, backbone: str):
     """All pairs run with ``backbone`` ('frozen': Fig. A1, 'free': Fig. A2)."""
     from sim.studies.invariance_toy import PAIRS, QUANTITIES
 
-    plt = _pyplot()
+    plt = pyplot()
     pairs = [p for p in PAIRS if p.backbone == backbone]
     fig, axes = plt.subplots(
         len(pairs), len(QUANTITIES), figsize=(4 * len(QUANTITIES), 2.8 * len(pairs)), squeeze=False
@@ -66,13 +57,9 @@ def backbone_figure(result: Result, backbone: str):
     return fig
 
 
-def write_all(result: Result, out: Path) -> list[Path]:
+def write_all(result: Result, out: Path, provenance: str = "") -> list[Path]:
     """fig_a1_frozen.{png,pdf} and fig_a2_free.{png,pdf} in ``out``."""
-    plt = _pyplot()
     written = []
     for name, backbone in (("fig_a1_frozen", "frozen"), ("fig_a2_free", "free")):
-        fig = backbone_figure(result, backbone)
-        for suffix in ("png", "pdf"):
-            written.append(save_figure(fig, out / f"{name}.{suffix}", dpi=110))
-        plt.close(fig)
+        written += write_figure(backbone_figure(result, backbone), out, name, provenance)
     return written

@@ -25,18 +25,20 @@ from __future__ import annotations
 
 import argparse
 import itertools
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from mtl.io import prepare_output_dir, write_csv
+from mtl.io import write_csv
 from mtl.optim import NUMPY, get_rule
 from sim.problems.quadratic import Quadratic
 
 NAME = "loss-scale-sweep"
+THREADS = 1
+"""numpy on (runs, 7, 7) arrays: one thread is fastest."""
 SHARED, HEAD, SAMPLES = 4, 3, 16
 OPTIMIZERS: dict[str, tuple[str, dict, str]] = {
     "sgd": ("sgd", {}, "sum"),
@@ -281,26 +283,37 @@ def rows(result: Result) -> list[tuple]:
     return out
 
 
-def write_outputs(result: Result, out: Path) -> list[Path]:
+def write_outputs(result: Result, out: Path, provenance: str = "") -> str:
+    """runs.csv and the figure; returns a one-line summary."""
     from sim.studies import loss_scale_sweep_figures as figures
 
     table = rows(result)
-    return [write_csv(out / "runs.csv", HEADER, table), *figures.write_all(table, out)]
+    write_csv(out / "runs.csv", HEADER, table)
+    figures.write_all(table, out, provenance)
+    return f"{NAME}: {len(table)} runs"
+
+
+def _listed(values) -> str:
+    return ", ".join(f"{v:g}" for v in values)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--quick", action="store_true", help=f"smoke scale: {QUICK}")
+    quick = (
+        f"ratios {_listed(QUICK['ratios'])}; lrs {_listed(QUICK['lrs'])}; seed 0; "
+        f"{QUICK['steps']} steps"
+    )
+    parser.add_argument("--quick", action="store_true", help=f"smoke scale: {quick}")
     parser.add_argument(
-        "--optimizers", nargs="+", default=list(OPTIMIZERS), help=f"of {list(OPTIMIZERS)}"
+        "--optimizers", nargs="+", default=list(OPTIMIZERS), help=f"of: {' '.join(OPTIMIZERS)}"
     )
     parser.add_argument(
         "--ratios", type=float, nargs="+", help="alpha_1 / alpha_2 (must contain 1)"
     )
-    parser.add_argument("--lrs", type=float, nargs="+", help=f"learning rates (default {LRS})")
+    parser.add_argument(
+        "--lrs", type=float, nargs="+", help=f"learning rates (default {' '.join(map(str, LRS))})"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1 2)")
     parser.add_argument("--steps", type=int, help=f"steps per run (default {STEPS})")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -314,10 +327,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    out = prepare_output_dir(args.out, {"study": NAME, **asdict(config)})
-    result = simulate(config, progress=not args.no_progress)
-    write_outputs(result, out)
-    print(f"results in {out}")
-    return 0
+def run(config: Config, out: Path, *, progress: bool = False, provenance: str = "") -> str:
+    """Simulate ``config``, write every output into ``out``; return the summary's text."""
+    result = simulate(config, progress=progress)
+    return write_outputs(result, out, provenance)

@@ -10,22 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mtl.io import save_figure
+from sim.studies.figure_io import pyplot, write_figure
 
 PANELS = (
     ("head1_update_ratio", "first head-1 update / unscaled"),
     ("front_w", "position w along the Pareto front"),
     ("loss1_ratio", "final L1 / unscaled"),
 )
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _best(table: Sequence[tuple], header: Sequence[str]) -> dict[tuple[str, float], dict]:
@@ -48,7 +39,7 @@ def _best(table: Sequence[tuple], header: Sequence[str]) -> dict[tuple[str, floa
 
 
 def sweep_figure(table: Sequence[tuple], header: Sequence[str]):
-    plt = _pyplot()
+    plt = pyplot()
     cells = _best(table, header)
     fig, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), 4))
     for opt in dict.fromkeys(k[0] for k in cells):
@@ -67,12 +58,8 @@ def sweep_figure(table: Sequence[tuple], header: Sequence[str]):
     return fig
 
 
-def write_all(table: Sequence[tuple], out: Path) -> list[Path]:
+def write_all(table: Sequence[tuple], out: Path, provenance: str = "") -> list[Path]:
     """sweep.{png,pdf} in ``out``."""
     from sim.studies.loss_scale_sweep import HEADER
 
-    plt = _pyplot()
-    fig = sweep_figure(table, HEADER)
-    written = [save_figure(fig, out / f"sweep.{s}", dpi=110) for s in ("png", "pdf")]
-    plt.close(fig)
-    return written
+    return write_figure(sweep_figure(table, HEADER), out, "sweep", provenance)

@@ -115,7 +115,7 @@ def test_quick_flag_sets_the_smoke_scale():
 
     parser = argparse.ArgumentParser()
     cagrad_toy.add_arguments(parser)
-    cfg = cagrad_toy.config_from_args(parser.parse_args(["--out", "x", "--quick"]))
+    cfg = cagrad_toy.config_from_args(parser.parse_args(["--quick"]))
     assert cfg.max_steps == cagrad_toy.QUICK_STEPS and cfg.lrs == cagrad_toy.QUICK_LRS
-    full = cagrad_toy.config_from_args(parser.parse_args(["--out", "x"]))
+    full = cagrad_toy.config_from_args(parser.parse_args([]))
     assert full.max_steps == 100_000 and full.lrs == cagrad_toy.LRS
