@@ -203,11 +203,11 @@ class Config:
             raise ValueError(f"unknown dtype {self.dtype!r}; valid: float32, float64")
 
     def runs(self) -> list[Run]:
-        """All runs, ordered by method then optimizer (contiguous blocks in the batch)."""
+        """All runs, ordered by optimizer then method (contiguous blocks in the batch)."""
         return [
             Run(o, m, lr, i)
-            for m, o, lr, i in itertools.product(
-                self.methods, self.optimizers, self.lrs, self.inits
+            for o, m, lr, i in itertools.product(
+                self.optimizers, self.methods, self.lrs, self.inits
             )
         ]
 
@@ -255,21 +255,25 @@ def _gram(jac: np.ndarray) -> np.ndarray:
 
 
 def simulate(config: Config, progress: bool = False) -> Result:
-    """Run every configuration of ``config`` as one batch; converged runs leave the batch."""
+    """Run every configuration of ``config`` as one batch; converged runs leave the batch.
+
+    The batch is ordered by optimizer, then method: each method maps its block of Grams to
+    weights, each optimizer steps its block only, with a state of that block's rows.
+    """
     runs = config.runs()
     n, dtype = len(runs), np.dtype(config.dtype)
     methods = [METHODS[m] for m in config.methods]
     rules = [get_rule(OPTIMIZERS[o]) for o in config.optimizers]
-    n_opt = len(rules)
+    n_met = len(methods)
     group = np.array(
         [
-            config.methods.index(r.method) * n_opt + config.optimizers.index(r.optimizer)
+            config.optimizers.index(r.optimizer) * n_met + config.methods.index(r.method)
             for r in runs
         ]
     )
     x = INITS[[r.init for r in runs]].astype(dtype)
     lr = np.array([r.lr for r in runs], dtype=dtype)[:, None]
-    states = [rule.init_state(NUMPY, x) for rule in rules]
+    states = {o: rules[o].init_state(NUMPY, x[s:e]) for o, s, e in _blocks(group // n_met)}
     x_star, l_star = mean_loss_minimum()
     x_star = np.asarray(x_star, dtype=dtype)
     ids = np.arange(n)
@@ -283,12 +287,16 @@ def simulate(config: Config, progress: bool = False) -> Result:
         nonlocal x, lr, ids, group, states
         gone = ids[~keep]
         final[gone], stopped_at[gone] = x[~keep], step
+        states = {
+            o: {k: v[keep[s:e]] for k, v in states[o].items()}
+            for o, s, e in _blocks(group // n_met)
+            if keep[s:e].any()
+        }
         x, lr, ids, group = x[keep], lr[keep], ids[keep], group[keep]
-        states = [{k: v[keep] for k, v in s.items()} for s in states]
 
     bar = tqdm(total=config.max_steps, disable=not progress, unit="step", desc=NAME)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        method_blocks, opt_of = _blocks(group // n_opt), group % n_opt
+        method_blocks, opt_blocks = _blocks(group), _blocks(group // n_met)
         for step in range(config.max_steps + 1):
             loss, jac = losses_and_jacobian(x)
             reached = (loss[:, 0] + loss[:, 1]) * 0.5 - l_star <= config.loss_tol
@@ -302,23 +310,20 @@ def simulate(config: Config, progress: bool = False) -> Result:
                 iterations[ids[reached & finite]] = step
                 compact(~reached, step)
                 jac = jac[~reached]
-                method_blocks, opt_of = _blocks(group // n_opt), group % n_opt
+                method_blocks, opt_blocks = _blocks(group), _blocks(group // n_met)
             if step == config.max_steps or ids.size == 0:
                 break
             gram = _gram(jac)
             weights = np.empty((ids.size, 2), dtype=dtype)
-            for m, s, e in method_blocks:
-                weights[s:e] = methods[m](gram[s:e])
+            for g, s, e in method_blocks:
+                weights[s:e] = methods[g % n_met](gram[s:e])
             direction = np.einsum("nt,ntd->nd", weights, jac)
-            # each rule steps the whole batch (one call per rule); a run keeps its own rule's
-            # result, and the other rules' states of its row are never read
-            new = [
-                rule.step(NUMPY, x, direction, st, step + 1, lr=lr)
-                for rule, st in zip(rules, states, strict=True)
-            ]
-            x = new[0]
-            for o in range(1, n_opt):
-                x = np.where(opt_of[:, None] == o, new[o], x)
+            new = np.empty_like(x)
+            for o, s, e in opt_blocks:
+                new[s:e] = rules[o].step(
+                    NUMPY, x[s:e], direction[s:e], states[o], step + 1, lr=lr[s:e]
+                )
+            x = new
     bar.close()
     if ids.size:
         final[ids] = x
