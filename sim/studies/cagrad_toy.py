@@ -26,6 +26,7 @@ mimics the original's precision).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -381,8 +382,51 @@ def _fmt(v: int | None) -> str:
     return "-" if v is None else f"{v:,}"
 
 
-def table_markdown(result: Result) -> str:
-    """Our cells beside the paper's Table A3 ('ours / paper', ✓ where they agree)."""
+FIGURE_STEPS = 20_000
+FIGURE_RECORD_EVERY = 10
+
+
+def figure_trajectories(config: Config, lrs: Sequence[float]) -> dict[str, np.ndarray]:
+    """Trajectories for Fig. 1, run past the reaching criterion: every optimizer and method of
+    ``config`` at ``lrs`` (those of the figure) for ``min(max_steps, FIGURE_STEPS)`` steps,
+    recorded every ``FIGURE_RECORD_EVERY`` steps (no stop but divergence)."""
+    cfg = dataclasses.replace(
+        config,
+        lrs=tuple(lrs),
+        max_steps=min(config.max_steps, FIGURE_STEPS),
+        loss_tol=1e-300,
+        radius=1e-300,
+        record_every=FIGURE_RECORD_EVERY,
+    )
+    return simulate(cfg).trajectories
+
+
+STRICT_LOSS_TOL, STRICT_RADIUS = 1e-3, 0.05
+"""The strict criterion whose agreement with Table A3 is reported beside the fitted one's."""
+
+
+def agreement(result: Result) -> tuple[int, int, int]:
+    """(agreeing cells, cells with a published value that the step cap can reach, expected
+    misses: '-' where the paper's count exceeds ``max_steps``)."""
+    cells = table(result)
+    agree = compared = capped = 0
+    for (opt, method), row in cells.items():
+        paper = PAPER_TABLE_A3.get((opt, method))
+        for lr, ours in row.items():
+            if paper is None or lr not in LRS:
+                continue
+            theirs = paper[LRS.index(lr)]
+            if ours is None and theirs is not None and theirs > result.config.max_steps:
+                capped += 1
+                continue
+            agree, compared = agree + agrees(ours, theirs), compared + 1
+    return agree, compared, capped
+
+
+def table_markdown(result: Result, strict: Result | None = None) -> str:
+    """Our cells beside the paper's Table A3 ('ours / paper', ✓ where they agree), with the
+    notes a reader needs: the criterion's tolerances were fitted to Table A3, the strict
+    criterion's agreement, expected misses at a step cap, and the float32 remark."""
     cfg = result.config
     cells = table(result)
     lines = [
@@ -392,12 +436,12 @@ def table_markdown(result: Result) -> str:
         f"||x_k - x*|| <= {cfg.radius:g}; x*, L* the numerical minimiser of the mean loss. "
         f"Precision {cfg.dtype}; at most {cfg.max_steps:,} steps. "
         "Cells: ours / paper (Table A3); '-' = not every initial point reached; "
-        "✓ = both '-' or both reached within a factor of 2.",
+        "✓ = both '-' or both reached within a factor of 2; (cap) = an expected miss, the "
+        f"paper's count exceeds the {cfg.max_steps:,}-step cap.",
         "",
         "| opt | method | " + " | ".join(f"{lr:g}" for lr in cfg.lrs) + " |",
         "|---|---|" + "---|" * len(cfg.lrs),
     ]
-    n_agree = n_compared = 0
     for opt in cfg.optimizers:
         for method in cfg.methods:
             paper = PAPER_TABLE_A3.get((opt, method))
@@ -408,12 +452,47 @@ def table_markdown(result: Result) -> str:
                     row.append(f"{_fmt(ours)} / n.a.")
                     continue
                 theirs = paper[LRS.index(lr)]
-                ok = agrees(ours, theirs)
-                n_agree, n_compared = n_agree + ok, n_compared + 1
-                row.append(f"{_fmt(ours)} / {_fmt(theirs)}" + (" ✓" if ok else ""))
+                if ours is None and theirs is not None and theirs > cfg.max_steps:
+                    row.append(f"- / {_fmt(theirs)} (cap)")
+                    continue
+                row.append(
+                    f"{_fmt(ours)} / {_fmt(theirs)}" + (" ✓" if agrees(ours, theirs) else "")
+                )
             lines.append(f"| {opt} | {method} | " + " | ".join(row) + " |")
-    lines += ["", f"Agreement: {n_agree} of {n_compared} cells with a published value."]
-    return "\n".join(lines) + "\n"
+    n_agree, n_compared, n_capped = agreement(result)
+    lines += [
+        "",
+        f"Agreement: {n_agree} of {n_compared} cells with a published value"
+        + (f" ({n_capped} expected misses at the step cap not counted)." if n_capped else "."),
+    ]
+    fitted = (cfg.loss_tol, cfg.radius) == (DEFAULT_LOSS_TOL, DEFAULT_RADIUS)
+    notes = [
+        "",
+        "Notes:",
+        "- The paper does not state its criterion. "
+        + (
+            f"The default tolerances ({DEFAULT_LOSS_TOL:g}, {DEFAULT_RADIUS:g}) were fitted: "
+            "chosen by comparing a grid of tolerances with Table A3, so the agreement above "
+            "is the fit of one unstated parameter, not independent evidence."
+            if fitted
+            else "These tolerances were given on the command line."
+        ),
+    ]
+    if strict is not None:
+        s_agree, s_compared, s_capped = agreement(strict)
+        notes.append(
+            f"- With the strict criterion (loss within {STRICT_LOSS_TOL:g}, radius "
+            f"{STRICT_RADIUS:g}) the same runs agree in {s_agree} of {s_compared} cells"
+            + (f" ({s_capped} expected misses)" if s_capped else "")
+            + "; they differ mostly at large learning rates, where the loose criterion is met "
+            "far earlier."
+        )
+    notes.append(
+        "- Trajectories are computed in float64. The remaining differences to the original "
+        "toy (float32) come from float32 rounding of tanh near the start points, where the "
+        "losses' kinks decide the path; `--dtype float32` reproduces the original more closely."
+    )
+    return "\n".join(lines + notes) + "\n"
 
 
 def pareto_rows(weights: np.ndarray) -> tuple[np.ndarray, list[tuple[float, ...]]]:
@@ -427,14 +506,16 @@ def pareto_rows(weights: np.ndarray) -> tuple[np.ndarray, list[tuple[float, ...]
     return front, rows
 
 
-def write_outputs(result: Result, out: Path, provenance: str = "") -> list[Path]:
+def write_outputs(
+    result: Result, out: Path, provenance: str = "", strict: Result | None = None
+) -> list[Path]:
     """iterations.csv, trajectories.npz, table.md, pareto_front.csv and the figures."""
     from sim.studies import cagrad_toy_figures as figures
 
     header = ("optimizer", "method", "lr", "init", "iterations")
     written = [write_csv(out / "iterations.csv", header, iteration_rows(result))]
     written.append(write_npz(out / "trajectories.npz", result.trajectories))
-    written.append(atomic_write_text(out / "table.md", table_markdown(result)))
+    written.append(atomic_write_text(out / "table.md", table_markdown(result, strict)))
     front, rows = pareto_rows(np.linspace(0, 1, PARETO_POINTS))
     written.append(write_csv(out / "pareto_front.csv", ("w", "x1", "x2", "L1", "L2"), rows))
     written += figures.write_all(result, front, out, provenance)
@@ -496,7 +577,12 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def run(config: Config, out: Path, *, progress: bool = False, provenance: str = "") -> str:
-    """Simulate ``config``, write every output into ``out``; return table.md's text."""
+    """Simulate ``config`` (and, for the table's note, the same grid under the strict
+    criterion), write every output into ``out``; return table.md's text."""
     result = simulate(config, progress=progress)
-    write_outputs(result, out, provenance)
-    return table_markdown(result)
+    strict = simulate(
+        dataclasses.replace(config, loss_tol=STRICT_LOSS_TOL, radius=STRICT_RADIUS),
+        progress=progress,
+    )
+    write_outputs(result, out, provenance, strict)
+    return table_markdown(result, strict)
