@@ -21,3 +21,18 @@ def test_readme_lists_every_method_with_its_kind():
 def test_readme_lists_every_optimizer():
     for name in mtl.optim.NAMES:
         assert f"`{name}`" in README
+
+
+def test_the_library_snippet_runs_as_written_and_prints_p_minus_lr(capsys):
+    import sympy
+
+    start = README.index("## The library at a glance")
+    (code,) = re.findall(r"```python\n(.*?)```", README[start:], re.S)[:1]
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    p, lr = namespace["p"], namespace["lr"]
+    assert sympy.simplify(namespace["update"] - (p - lr)) == 0
+    assert capsys.readouterr().out.strip() == "-lr + p"
+    model = namespace["model"]
+    assert set(model.task_names) == {"depth", "segmentation", "normal"}
+    assert namespace["record"].task_grads is not None  # the per-task step had its gradients

@@ -1,18 +1,33 @@
 """``mtlp theory``: the statements with their verdicts, and the atlas.
 
 ``--json`` prints ``{"statements": [...], "atlas": {...}}``; ``--out DIR`` also writes that
-JSON as ``theory.json``, and the atlas as ``atlas.md`` and ``atlas.tex``.
+JSON as ``theory.json``, and the atlas as ``atlas.md`` and ``atlas.tex``. The folder is checked
+before the derivations run (:func:`mtl.io.completing`): a folder of another command or
+configuration is refused, and a complete one is left as it is.
+
+The text output wraps to the terminal's width: per statement its id and verdict, then the claim
+as tested, indented.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import sys
+import textwrap
 from pathlib import Path
+from typing import Any
 
-from mtl.io import atomic_write_text
-from theory import atlas as atlas_mod
-from theory.statements import statements
+from mtl.io import atomic_write_text, check_output_dir, completing, is_complete
+
+RECORD = {"command": "theory"}
+"""The configuration record of an ``--out`` folder (the derivations take no options)."""
+VERDICT_TEXT = {
+    "holds": "holds (proved)",
+    "fails": "fails (counterexample)",
+    "holds-within-bound": "holds within a bound",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,8 +39,47 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def plan(argv: list[str]) -> list[tuple[Path, dict[str, Any]]]:
+    """The folder and configuration record ``main(argv)`` would write (nothing is run)."""
     args = _parser().parse_args(argv)
+    return [] if args.out is None else [(args.out, dict(RECORD))]
+
+
+def tested_claim(claim: str, verdict: str) -> str:
+    """The claim as the proposition tested: a claim worded as its failure ('... is not
+    invariant ...') beside the verdict ``fails`` reads as a double negative, so it is shown as
+    the invariance that fails."""
+    if verdict == "fails" and " is not invariant" in claim:
+        return claim.replace(" is not invariant", " is invariant", 1)
+    return claim
+
+
+def render(found: list, width: int) -> str:
+    """Each statement as ``id  verdict`` and its claim wrapped to ``width`` columns."""
+    lines = []
+    for s in found:
+        lines.append(f"{s.id}  [{VERDICT_TEXT.get(s.verdict, s.verdict)}]")
+        claim = tested_claim(s.claim, s.verdict)
+        lines += textwrap.wrap(
+            claim, width=max(width, 40), initial_indent="    ", subsequent_indent="    "
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.out is not None:
+        try:
+            check_output_dir(args.out, RECORD)
+        except ValueError as err:
+            parser.exit(2, f"{parser.prog}: error: {err}\n")
+        if is_complete(args.out, RECORD):
+            print(f"{args.out}: complete; nothing to do")
+            return 0
+    from theory import atlas as atlas_mod
+    from theory.statements import statements
+
     found = statements()
     table = atlas_mod.atlas()
     payload = json.dumps(
@@ -34,15 +88,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(payload)
     else:
-        width = max(len(s.id) for s in found)
-        for s in found:
-            print(f"{s.id:<{width}}  {s.verdict:<18}  {s.claim}")
+        width = shutil.get_terminal_size((100, 24)).columns - 1
+        print(render(found, width))
         print()
         print(atlas_mod.to_markdown(table), end="")
     if args.out is not None:
-        paths = atlas_mod.write(table, args.out)
-        paths.append(atomic_write_text(args.out / "theory.json", payload + "\n"))
-        for path in paths:
-            if not args.json:
+        with completing(args.out, RECORD) as out:
+            paths = atlas_mod.write(table, out)
+            paths.append(atomic_write_text(out / "theory.json", payload + "\n"))
+        if not args.json:
+            for path in paths:
                 print(f"wrote {path}")
+    sys.stdout.flush()
     return 0

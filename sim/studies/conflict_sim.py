@@ -28,18 +28,20 @@ from __future__ import annotations
 
 import argparse
 import itertools
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from mtl.gradients import conflict_study, draw, summarize
-from mtl.io import atomic_write_text, prepare_output_dir, write_csv
+from mtl.gradients import draw, inter_sample_pairs, inter_task_pairs, pair_statistics, summarize
+from mtl.io import atomic_write_text, write_csv
 from sim.problems.quadratic import vectors_at_cosine
 
 NAME = "conflict-sim"
+THREADS = 1
+"""(2, B, P) tensors with B, P = 64: one thread is fastest."""
 STATISTICS = ("cosine", "magnitude_similarity", "conflict_ratio")
 KINDS = ("inter_task", "inter_sample")
 NORMALISATIONS = ("raw", "uw-o")
@@ -103,8 +105,9 @@ def optima(relatedness: float, dim: int, generator: torch.Generator) -> torch.Te
 def batch_gradients(
     setting: Setting, targets: torch.Tensor, noise: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample gradients (2, B, P) of the raw or UW-O-normalised losses, and the (2, B)
-    per-sample raw losses, for optima ``targets`` (2, P) and noise ``noise`` (2, B, P)."""
+    """Per-sample gradients (..., 2, B, P) of the raw or UW-O-normalised losses, and the
+    (..., 2, B) per-sample raw losses, for optima ``targets`` (2, P) and noise ``noise``
+    (..., 2, B, P); leading dimensions (repetitions) are batched."""
     r = setting.units_ratio
     units = torch.tensor([np.sqrt(r), 1 / np.sqrt(r)], dtype=torch.float64)
     phi = setting.progress * targets.mean(0)
@@ -112,26 +115,40 @@ def batch_gradients(
     losses = units[:, None] / 2 * (residual**2).sum(-1)
     grads = units[:, None, None] * residual
     if setting.normalisation == "uw-o":
-        grads = grads / losses.mean(1)[:, None, None]
+        grads = grads / losses.mean(-1)[..., None, None]
     return grads, losses
 
 
+def repetition_pairs(kind: str, repetitions: int, k: int) -> torch.Tensor:
+    """Row pairs of the stacked (R * 2 * k, P) gradients: ``kind``'s pairs within each
+    repetition (:func:`mtl.gradients.inter_task_pairs` / ``inter_sample_pairs``), offset by the
+    repetition's first row."""
+    base = {"inter_task": inter_task_pairs, "inter_sample": inter_sample_pairs}[kind](2, k)
+    offsets = torch.arange(repetitions)[:, None, None] * (2 * k)
+    return (base[None] + offsets).reshape(-1, 2)
+
+
 def measure(config: Config, setting: Setting) -> dict[str, dict[str, dict[str, float]]]:
-    """Summaries ``{kind: {statistic: summary}}`` over the repetitions of one setting."""
+    """Summaries ``{kind: {statistic: summary}}`` over the repetitions of one setting.
+
+    The random draws come per repetition in a fixed order (noise, then the k samples) from one
+    generator seeded with ``config.seed``; the gradients of all repetitions are computed as one
+    (R, 2, B, P) batch and the pair statistics of all repetitions in one call per kind."""
     gen = torch.Generator().manual_seed(config.seed)
     targets = optima(setting.relatedness, config.dim, gen)
-    pooled: dict[tuple[str, str], list[torch.Tensor]] = {}
+    eps, picks = [], []
     for _ in range(config.repetitions):
-        eps = torch.randn(2, config.batch, config.dim, generator=gen, dtype=torch.float64)
-        grads, _ = batch_gradients(setting, targets, eps * setting.noise / np.sqrt(config.dim))
-        picked = draw(config.batch, config.k, generator=gen)
-        stats = conflict_study(grads[:, picked])
-        for kind in KINDS:
-            for name in STATISTICS:
-                pooled.setdefault((kind, name), []).append(stats[kind][name])
+        eps.append(torch.randn(2, config.batch, config.dim, generator=gen, dtype=torch.float64))
+        picks.append(draw(config.batch, config.k, generator=gen))
+    noise = torch.stack(eps) * (setting.noise / np.sqrt(config.dim))
+    grads, _ = batch_gradients(setting, targets, noise)  # (R, 2, B, P)
+    reps = torch.arange(config.repetitions)[:, None]
+    picked = grads[reps, :, torch.tensor(picks)].transpose(1, 2)  # (R, 2, k, P)
+    flat = picked.reshape(-1, config.dim)
     out: dict[str, dict[str, dict[str, float]]] = {}
-    for (kind, name), values in pooled.items():
-        out.setdefault(kind, {})[name] = summarize(values)
+    for kind in KINDS:
+        stats = pair_statistics(flat, repetition_pairs(kind, config.repetitions, config.k))
+        out[kind] = {name: summarize(stats[name]) for name in STATISTICS}
     return out
 
 
@@ -259,20 +276,28 @@ def findings(result: Result) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(result: Result, out: Path) -> list[Path]:
+def write_outputs(result: Result, out: Path, provenance: str = "") -> list[Path]:
     from sim.studies import conflict_sim_figures as figures
 
     return [
         write_csv(out / "summary.csv", SUMMARY_HEADER, summary_rows(result)),
         write_csv(out / "separation.csv", SEPARATION_HEADER, separation_rows(result)),
         atomic_write_text(out / "findings.md", findings(result)),
-        *figures.write_all(result, out),
+        *figures.write_all(result, out, provenance),
     ]
 
 
+def _listed(values) -> str:
+    return ", ".join(f"{v:g}" for v in values)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--quick", action="store_true", help=f"smoke scale: {QUICK}")
+    quick = (
+        f"relatedness {_listed(QUICK['relatedness'])}; noise {_listed(QUICK['noise'])}; "
+        f"units ratios {_listed(QUICK['units_ratios'])}; progress {_listed(QUICK['progress'])}; "
+        f"{QUICK['repetitions']} repetitions"
+    )
+    parser.add_argument("--quick", action="store_true", help=f"smoke scale: {quick}")
     parser.add_argument("--relatedness", type=float, nargs="+", help="cosines of the task optima")
     parser.add_argument("--noise", type=float, nargs="+", help="per-sample noise levels")
     parser.add_argument("--units-ratios", type=float, nargs="+", help="u_1 / u_2")
@@ -294,11 +319,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    out = prepare_output_dir(args.out, {"study": NAME, **asdict(config)})
-    result = simulate(config, progress=True)
-    write_outputs(result, out)
-    print(findings(result))
-    print(f"results in {out}")
-    return 0
+def run(config: Config, out: Path, *, progress: bool = False, provenance: str = "") -> str:
+    """Simulate ``config``, write every output into ``out``; return findings.md's text."""
+    result = simulate(config, progress=progress)
+    write_outputs(result, out, provenance)
+    return findings(result)

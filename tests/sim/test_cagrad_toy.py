@@ -323,7 +323,10 @@ def test_table_takes_the_max_over_inits_and_dash_unless_all_reached():
     fake = study.Result(cfg, runs, np.array([5, 9, 7, 3, -1, 4]), {})
     assert study.table(fake) == {("adam", "ew"): {1.0: 9, 0.1: None}}
     md = study.table_markdown(fake)
-    assert "| adam | ew | 9 / 22 |" in md and "- / 709 |" in md  # paper: 22 at lr 1, 709 at 0.1
+    assert "| adam | ew | 9 / 22 |" in md  # paper: 22 at lr 1
+    assert "- / 709 (cap) |" in md  # 709 at lr 0.1 lies beyond the 10-step cap: expected miss
+    assert "Agreement: 0 of 1 cells with a published value (1 expected misses" in md
+    assert "were fitted" in md and "float32 rounding of tanh" in md
     assert study.agrees(None, None) and study.agrees(30, 59) and not study.agrees(30, 61)
     assert not study.agrees(None, 5)
 

@@ -115,7 +115,25 @@ def test_quick_flag_sets_the_smoke_scale():
 
     parser = argparse.ArgumentParser()
     cagrad_toy.add_arguments(parser)
-    cfg = cagrad_toy.config_from_args(parser.parse_args(["--out", "x", "--quick"]))
+    cfg = cagrad_toy.config_from_args(parser.parse_args(["--quick"]))
     assert cfg.max_steps == cagrad_toy.QUICK_STEPS and cfg.lrs == cagrad_toy.QUICK_LRS
-    full = cagrad_toy.config_from_args(parser.parse_args(["--out", "x"]))
+    full = cagrad_toy.config_from_args(parser.parse_args([]))
     assert full.max_steps == 100_000 and full.lrs == cagrad_toy.LRS
+
+
+def test_figures_name_the_command_and_config_hash(out):
+    from PIL import Image
+
+    from mtl.io import config_hash
+
+    recorded = json.loads((out / "config.json").read_text())
+    with Image.open(out / "fig1_trajectories.png") as png:
+        text = png.info["Description"]
+    assert text == f"mtlp sim cagrad-toy {' '.join(ARGS[:-1])} (config {config_hash(recorded)})"
+    assert b"mtlp sim cagrad-toy" in (out / "pareto_front.pdf").read_bytes()
+
+
+def test_table_states_the_fitted_tolerances_and_the_strict_count(out):
+    text = (out / "table.md").read_text()
+    assert "were fitted" in text and "With the strict criterion (loss within 0.001" in text
+    assert "(cap)" in text  # 300 steps cannot reach several of the published counts

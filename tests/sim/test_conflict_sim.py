@@ -156,3 +156,29 @@ def test_separates_compares_mean_std_bands():
 def test_bad_configuration_is_rejected_by_name(kwargs, message):
     with pytest.raises(ValueError, match=message):
         study.Config(**kwargs)
+
+
+def test_batched_measurement_equals_one_conflict_study_per_repetition():
+    """The repetitions are batched; the reference measures them one at a time with
+    mtl.gradients.conflict_study from the same random draws."""
+    import numpy as np
+
+    from mtl.gradients import conflict_study, draw, summarize
+
+    cfg = dataclasses.replace(SMALL, repetitions=3)
+    setting = study.Setting(0.5, 1.0, 10.0, 0.9, "uw-o")
+    gen = torch.Generator().manual_seed(cfg.seed)
+    targets = study.optima(setting.relatedness, cfg.dim, gen)
+    pooled: dict[tuple[str, str], list[torch.Tensor]] = {}
+    for _ in range(cfg.repetitions):
+        eps = torch.randn(2, cfg.batch, cfg.dim, generator=gen, dtype=torch.float64)
+        grads, _ = study.batch_gradients(setting, targets, eps * setting.noise / np.sqrt(cfg.dim))
+        stats = conflict_study(grads[:, draw(cfg.batch, cfg.k, generator=gen)])
+        for kind in study.KINDS:
+            for name in study.STATISTICS:
+                pooled.setdefault((kind, name), []).append(stats[kind][name])
+    ours = study.measure(cfg, setting)
+    for (kind, name), values in pooled.items():
+        ref = summarize(values)
+        for field, value in ref.items():
+            assert ours[kind][name][field] == pytest.approx(value, rel=1e-12, abs=1e-15)

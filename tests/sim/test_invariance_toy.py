@@ -48,13 +48,13 @@ def test_outputs_are_written(quick_out):
         assert (quick_out / f"{fig}.pdf").read_bytes()[:4] == b"%PDF"
 
 
-def test_fourteen_runs_with_every_quantity_per_epoch(quick_out):
+def test_sixteen_runs_with_every_quantity_per_epoch(quick_out):
     rows = read_csv(quick_out / "runs.csv")
     assert tuple(rows[0]) == study.HEADER
     names = {r["run"] for r in rows}
-    assert len(names) == 14
-    assert sum("adam-per-task" in n for n in names) == 2
-    assert all("/free/" in n for n in names if "adam-per-task" in n)
+    assert len(names) == 16
+    assert sum("adam-per-task" in n for n in names) == 4
+    assert {n.split("/")[1] for n in names if "adam-per-task" in n} == {"free", "frozen"}
     for name in names:
         mine = [r for r in rows if r["run"] == name]
         parts = {r["part"] for r in mine if r["quantity"] == "update_norm"}
@@ -73,13 +73,14 @@ def test_scaled_loss_is_the_loss_times_its_scale(runs):
 
 def test_verdicts_are_the_papers(quick_out):
     rows = read_csv(quick_out / "summary.csv")
-    assert len(rows) == 3 * 2 + 3 * 3 + 3  # frozen: 3 pairs x 2 heads; free: 4 pairs x 3 parts
+    assert len(rows) == 4 * 2 + 4 * 3  # frozen: 4 pairs x 2 heads; free: 4 pairs x 3 parts
     got = {(r["method"], r["optimizer"], r["backbone"], r["part"]): r["verdict"] for r in rows}
     heads = ("head1", "head2")
     for part in heads:
         assert got[("ew", "sgdm", "frozen", part)] == "not invariant"
         assert got[("ew", "adam", "frozen", part)] == "invariant"
         assert got[("uw-o", "sgdm", "frozen", part)] == "invariant"
+        assert got[("ew", "adam-per-task", "frozen", part)] == "invariant"
         assert got[("ew", "adam", "free", part)] == "first step only"
         assert got[("ew", "sgdm", "free", part)] == "not invariant"
     for part in (*heads, "backbone"):

@@ -121,3 +121,55 @@ def test_a_run_does_not_depend_on_its_batch():
 def test_bad_configuration_is_rejected_by_name(kwargs, message):
     with pytest.raises(ValueError, match=message):
         study.Config(**kwargs)
+
+
+def test_per_task_adam_converges_to_a_sign_stationary_point_off_the_front():
+    """The probe's evidence, recomputed: more steps do not bring per-task Adam nearer to the
+    front; at the end its updates vanish, every shared coordinate has opposite-sign task
+    gradients, and the shared gradients are not anti-parallel (not Pareto-stationary)."""
+    cfg = study.Config(
+        optimizers=("adam-per-task",),
+        ratios=(1.0,),
+        lrs=(1e-2,),
+        seeds=(0,),
+        probe_steps=(1500, 3000),
+    )
+    rows = {(r[2], r[3]): r for r in study.per_task_adam_probe(cfg)}
+    early, late = rows[("constant", 1500)], rows[("constant", 3000)]
+    assert float(late[4]) > 0.3 and abs(float(late[4]) - float(early[4])) < 1e-3
+    assert float(late[5]) < 1e-6 and float(late[8]) < 1e-6  # converged, not oscillating
+    assert float(late[6]) == 1.0 and float(late[7]) > -0.95
+    text = study.probe_markdown(list(rows.values()))
+    assert "after 3000 steps 100% of the runs have opposite-sign shared gradients" in text
+
+
+def test_summary_table_beside_the_figure(tmp_path):
+    out = tmp_path / "run"
+    assert (
+        cli.main(
+            [
+                "loss-scale-sweep",
+                "--quick",
+                "--no-progress",
+                "--out",
+                str(out),
+                "--optimizers",
+                "sgd",
+                "adam-per-task",
+                "--probe-steps",
+                "50",
+            ]
+        )
+        == 0
+    )
+    with (out / "summary.csv").open() as f:
+        summary = list(csv.DictReader(f))
+    assert [(r["optimizer"], float(r["ratio"])) for r in summary][:3] == [
+        ("sgd", 0.01),
+        ("sgd", 1.0),
+        ("sgd", 100.0),
+    ]
+    sgd_100 = summary[2]
+    assert float(sgd_100["head1_update_ratio"]) == pytest.approx(10, rel=1e-3)
+    assert "| adam-per-task | 1 | 0.01 |" in (out / "summary.md").read_text()
+    assert (out / "per_task_adam.csv").exists()
