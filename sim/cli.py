@@ -39,6 +39,10 @@ STUDIES: dict[str, tuple[str, str]] = {
         "sim.studies.conflict_sim",
         "inter-task vs inter-sample gradient statistics with known relatedness and noise",
     ),
+    "capacity": (
+        "sim.studies.capacity",
+        "task weights vs head learning rates vs the split point on the exact Pareto front",
+    ),
 }
 RUN_ONLY = ("--out", "--threads", "--no-progress")
 """Options that do not change a study's results (left out of the recorded command)."""

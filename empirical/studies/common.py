@@ -41,6 +41,14 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds per training step for the dry run's cost (measured on the target GPU)",
     )
     parser.add_argument("--seeds", type=int, help="number of seeds (default: the scale's)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch and BLAS threads (default: torch's)"
+    )
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (also off when stdout or stderr is not a terminal)",
+    )
     add_execution_arguments(parser)
 
 

@@ -40,7 +40,7 @@ from empirical.studies.common import (
 )
 from empirical.studies.scales import DATA_LABELS, Setup, setups
 from empirical.sweep import read_sweep
-from mtl.io import atomic_write_text, prepare_output_dir, save_figure, write_csv
+from mtl.io import atomic_write_text, save_figure, write_csv
 from mtl.metrics import higher_is_better
 
 STUDY = "corruptions"
@@ -107,6 +107,13 @@ def finetune_config(pretrained: dict[str, Any], run_dir: Path, grid: dict) -> di
     }
 
 
+def record(args: argparse.Namespace) -> dict[str, Any]:
+    """The study's configuration record (``config.json`` of its folder)."""
+    grid = dict(GRIDS[args.scale])
+    grid["seeds"] = args.seeds or grid["seeds"]
+    return json.loads(json.dumps({"study": STUDY, "scale": args.scale, **grid}))
+
+
 def run(args: argparse.Namespace) -> int:
     grid = dict(GRIDS[args.scale])
     grid["seeds"] = args.seeds or grid["seeds"]
@@ -117,8 +124,7 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.dry_run:
         return dry_run(pretrain, chosen, args.step_seconds, TRAIN_SIZES)
-    study_config = {"study": STUDY, "scale": args.scale, **grid}
-    root = prepare_output_dir(args.out, json.loads(json.dumps(study_config)))
+    root = Path(args.out)
     verdicts = []
     for setup in chosen:
         out = root / setup.name

@@ -44,7 +44,7 @@ from empirical.studies.common import (
 from empirical.studies.scales import DATA_LABELS, Setup, setups
 from empirical.sweep import read_sweep
 from mtl.gradients import summarize
-from mtl.io import prepare_output_dir, save_figure, write_csv
+from mtl.io import save_figure, write_csv
 
 STUDY = "gradient-conflicts"
 COSINE_MARGIN = 0.05
@@ -88,6 +88,13 @@ def configs(setup: Setup, grid: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def record(args: argparse.Namespace) -> dict[str, Any]:
+    """The study's configuration record (``config.json`` of its folder)."""
+    grid = dict(GRIDS[args.scale])
+    grid["seeds"] = args.seeds or grid["seeds"]
+    return {"study": STUDY, "scale": args.scale, **grid}
+
+
 def run(args: argparse.Namespace) -> int:
     grid = dict(GRIDS[args.scale])
     grid["seeds"] = args.seeds or grid["seeds"]
@@ -97,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.dry_run:
         return dry_run(phases, chosen, args.step_seconds, TRAIN_SIZES)
-    root = prepare_output_dir(args.out, {"study": STUDY, "scale": args.scale, **grid})
+    root = Path(args.out)
     verdicts = []
     for setup in chosen:
         out = root / setup.name

@@ -36,7 +36,7 @@ from empirical.studies.common import (
     write_verdicts,
 )
 from empirical.studies.scales import DATA_LABELS, Setup, setups
-from mtl.io import atomic_write_text, prepare_output_dir, write_csv
+from mtl.io import atomic_write_text, write_csv
 
 STUDY = "hybrids"
 ADAM = {"optimizer": "adam"}
@@ -94,6 +94,11 @@ def label(config: dict[str, Any]) -> str:
     return f"{heads}-heads+{body}-backbone"
 
 
+def record(args: argparse.Namespace) -> dict[str, Any]:
+    """The study's configuration record (``config.json`` of its folder)."""
+    return {"study": STUDY, "scale": args.scale, "seeds": args.seeds or GRIDS[args.scale]["seeds"]}
+
+
 def run(args: argparse.Namespace) -> int:
     grid = dict(GRIDS[args.scale])
     grid["seeds"] = args.seeds or grid["seeds"]
@@ -119,7 +124,6 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         phases = {f"{n}/stl": c for n, c in stl.items()} | {f"{n}/mtl": c for n, c in mtl.items()}
         return dry_run(phases, chosen, args.step_seconds, sweep_study.TRAIN_SIZES)
-    root = prepare_output_dir(root, {"study": STUDY, "scale": args.scale, "seeds": grid["seeds"]})
     if not (root / "prediction.md").is_file():
         atomic_write_text(root / "prediction.md", f"# Prediction\n\n{PREDICTION}\n")
     verdicts = []

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from mtl.metrics import pareto_front
 
 from empirical.analysis import (
     Verdict,
@@ -51,7 +50,8 @@ from empirical.studies.common import (
     write_verdicts,
 )
 from empirical.studies.scales import DATA_LABELS, Setup, setups
-from mtl.io import atomic_write_text, prepare_output_dir, save_figure, write_csv
+from mtl.io import atomic_write_text, save_figure, write_csv
+from mtl.metrics import pareto_front
 
 STUDY = "optimizer-sweep"
 PAPER_METHODS = ("ew", "uw", "rlw", "imtl", "pcgrad", "cagrad", "aligned-mtl")
@@ -120,6 +120,11 @@ def mtl_configs(setup: Setup, grid: dict[str, Any], seeds: int, root: Path) -> l
     return configs
 
 
+def record(args: argparse.Namespace) -> dict[str, Any]:
+    """The study's configuration record (``config.json`` of its folder)."""
+    return {"study": STUDY, "scale": args.scale, "seeds": args.seeds or GRIDS[args.scale]["seeds"]}
+
+
 def run(args: argparse.Namespace) -> int:
     grid = GRIDS[args.scale]
     seeds = args.seeds or grid["seeds"]
@@ -139,7 +144,6 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         phases = {f"{n}/stl": c for n, c in stl.items()} | {f"{n}/mtl": c for n, c in mtl.items()}
         return dry_run(phases, chosen, args.step_seconds, TRAIN_SIZES)
-    root = prepare_output_dir(root, {"study": STUDY, "scale": args.scale, "seeds": seeds})
     verdicts = []
     for setup in chosen:
         out = root / setup.name

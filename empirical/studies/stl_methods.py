@@ -15,6 +15,7 @@ over seeds (confirmed: the method helps beyond tuning the learning rate).
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from empirical.studies.common import (
     write_verdicts,
 )
 from empirical.studies.scales import DATA_LABELS, Setup, setups
-from mtl.io import atomic_write_text, prepare_output_dir, write_csv
+from mtl.io import atomic_write_text, write_csv
 from mtl.metrics import higher_is_better
 
 STUDY = "stl-methods"
@@ -71,6 +72,13 @@ def configs(setup: Setup, grid: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def record(args: argparse.Namespace) -> dict[str, Any]:
+    """The study's configuration record (``config.json`` of its folder)."""
+    grid = dict(GRIDS[args.scale])
+    grid["seeds"] = args.seeds or grid["seeds"]
+    return json.loads(json.dumps({"study": STUDY, "scale": args.scale, **grid}))
+
+
 def run(args: argparse.Namespace) -> int:
     grid = dict(GRIDS[args.scale])
     grid["seeds"] = args.seeds or grid["seeds"]
@@ -80,10 +88,7 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.dry_run:
         return dry_run(phases, chosen, args.step_seconds, TRAIN_SIZES)
-    root = prepare_output_dir(
-        args.out, {"study": STUDY, "scale": args.scale, **{k: list(v) if isinstance(v, tuple)
-                                                            else v for k, v in grid.items()}}
-    )  # fmt: skip
+    root = Path(args.out)
     verdicts = []
     for setup in chosen:
         table = run_phase(root / setup.name, "runs", phases[setup.name], args)

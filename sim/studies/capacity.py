@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from mtl.io import atomic_write_text, prepare_output_dir, save_figure, write_csv
+from mtl.io import atomic_write_text, save_figure, write_csv
 from mtl.optim import NUMPY, get_rule
 from sim.problems.quadratic import Quadratic
 
@@ -232,17 +232,26 @@ def figure(rows: list[dict], source: str):
     return fig
 
 
+THREADS = 1
+"""numpy on (runs, 8) arrays: one thread is fastest."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--quick", action="store_true", help=f"smoke scale: {QUICK}")
+    quick = (
+        f"shared dims {', '.join(map(str, QUICK['shared_dims']))}; lever values 1/4, 1, 4; "
+        f"lr {QUICK['lrs'][0]}; seed 0; {QUICK['steps']} steps"
+    )
+    parser.add_argument("--quick", action="store_true", help=f"smoke scale: {quick}")
     parser.add_argument("--steps", type=int, help="steps per run (default 4000)")
 
 
-def run(args: argparse.Namespace) -> int:
+def config_from_args(args: argparse.Namespace) -> Config:
     config = Config(**QUICK) if args.quick else Config()
-    if args.steps:
-        config = Config(**{**asdict(config), "steps": args.steps})
-    out = prepare_output_dir(args.out, {"study": NAME, **asdict(config)})
+    return Config(**{**asdict(config), "steps": args.steps}) if args.steps else config
+
+
+def run(config: Config, out, *, progress: bool = False, provenance: str = "") -> str:
+    """Simulate ``config``, write every output into ``out``; return the summary's text."""
     rows = simulate(config)
     write_csv(out / "runs.csv", HEADER, [[r[h] for h in HEADER] for r in rows])
     table = summary(rows)
@@ -252,13 +261,13 @@ def run(args: argparse.Namespace) -> int:
     lines += ["| optimizer | shared dim | lever | w range | moves |", "|---|---|---|---|---|"]
     lines += [f"| {o} | {d} | {lv} | {a:.3f}-{b:.3f} | {m:.3f} |" for o, d, lv, a, b, m in table]
     lines += ["", "Median over seeds of the front position at the learning rate ending nearest "
-              "to the front; 'moves' is the range over the lever's values."]  # fmt: skip
-    atomic_write_text(out / "levers.md", "\n".join(lines) + "\n")
-    source = f"mtlp sim {NAME}{' --quick' if args.quick else ''}"
-    fig = figure(rows, source)
+              "to the front; 'moves' is the range over the lever's values.", "",
+              f"_{provenance}_"]  # fmt: skip
+    text = "\n".join(lines) + "\n"
+    atomic_write_text(out / "levers.md", text)
+    fig = figure(rows, provenance or f"mtlp sim {NAME}")
     save_figure(fig, out / "levers.png", dpi=110)
-    print(f"results in {out}")
-    return 0
+    return text
 
 
 __all__ = ["Config", "run", "simulate", "summary"]

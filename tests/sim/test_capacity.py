@@ -1,13 +1,12 @@
 """capacity: at convergence a task weight moves the end point to the weighted sum's minimiser,
 a head learning rate does not move it, for SGD and Adam alike; the study writes its outputs."""
 
-import argparse
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.studies.capacity import Config, run, simulate
+from sim.cli import main as sim_main
+from sim.studies.capacity import Config, simulate
 
 
 @settings(max_examples=3)
@@ -29,6 +28,6 @@ def test_bad_config_is_refused():
 
 
 def test_quick_run_writes_outputs(tmp_path):
-    assert run(argparse.Namespace(out=str(tmp_path), quick=True, steps=None)) == 0
+    assert sim_main(["capacity", "--quick", "--no-progress", "--out", str(tmp_path)]) == 0
     for name in ("runs.csv", "levers.csv", "levers.md", "levers.png", "config.json"):
         assert (tmp_path / name).stat().st_size > 0

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import mtlp
+from empirical.studies import STUDIES as VISION_STUDIES
 from mtl.io import COMPLETE_NAME, is_complete, prepare_output_dir
 from sim import cli
 from theory import cli as theory_cli
@@ -68,7 +69,7 @@ def test_an_output_path_that_is_a_file_is_refused_before_any_work(tmp_path, caps
 
 def test_reproduce_into_another_configuration_refuses_before_writing(tmp_path, capsys):
     out = tmp_path / "all"
-    prepare_output_dir(out, {"command": "reproduce", "quick": True})
+    prepare_output_dir(out, {"command": "reproduce", "scale": "quick"})
     foreign = out / "sim" / "conflict-sim"
     foreign.mkdir(parents=True)
     (foreign / "config.json").write_text('{"study": "conflict-sim", "seed": 7}\n')
@@ -86,7 +87,7 @@ def test_reproduce_refuses_a_folder_of_the_other_scale(tmp_path, capsys, monkeyp
     assert mtlp.main(["reproduce", "--out", str(out)]) == 0
     with pytest.raises(SystemExit):
         mtlp.main(["reproduce", "--quick", "--out", str(out)])
-    assert "differs in: quick" in capsys.readouterr().err
+    assert "differs in: scale" in capsys.readouterr().err
 
 
 def test_reproduce_skips_complete_steps_and_resumes_the_rest(tmp_path, capsys, monkeypatch):
@@ -95,7 +96,7 @@ def test_reproduce_skips_complete_steps_and_resumes_the_rest(tmp_path, capsys, m
     steps = [("sim", [*SMALL[:1], "--out", str(study), *SMALL[1:]])]
     monkeypatch.setattr(mtlp, "reproduce_steps", lambda args: steps)
     assert mtlp.main(["reproduce", "--out", str(out)]) == 0
-    assert is_complete(out, {"command": "reproduce", "quick": False})
+    assert is_complete(out, {"command": "reproduce", "scale": "cpu"})
     assert (study / COMPLETE_NAME).exists()
     stamp = (study / "iterations.csv").stat().st_mtime_ns
     (out / COMPLETE_NAME).unlink()  # as if the run was cut after its last step
@@ -110,7 +111,7 @@ def test_reproduce_skips_complete_steps_and_resumes_the_rest(tmp_path, capsys, m
     (study / COMPLETE_NAME).unlink()  # as an interrupted study leaves its folder
     assert mtlp.main(["reproduce", "--out", str(out)]) == 0
     assert (study / "iterations.csv").stat().st_mtime_ns != stamp
-    assert is_complete(out, {"command": "reproduce", "quick": False})
+    assert is_complete(out, {"command": "reproduce", "scale": "cpu"})
 
 
 def test_reproduce_passes_threads_and_no_progress_to_every_study(tmp_path):
@@ -118,9 +119,14 @@ def test_reproduce_passes_threads_and_no_progress_to_every_study(tmp_path):
         ["--out", str(tmp_path), "--quick", "--threads", "2", "--no-progress"]
     )
     steps = mtlp.reproduce_steps(args)
-    assert [c for c, _ in steps] == ["theory"] + ["sim"] * len(cli.STUDIES)
-    for _, rest in steps[1:]:
-        assert rest[-4:] == ["--quick", "--threads", "2", "--no-progress"]
+    vision = ["empirical"] * len(VISION_STUDIES)
+    assert [c for c, _ in steps] == ["theory"] + ["sim"] * len(cli.STUDIES) + vision
+    for command, rest in steps[1:]:
+        if command == "sim":
+            assert rest[-4:] == ["--quick", "--threads", "2", "--no-progress"]
+        else:
+            assert rest[rest.index("--scale") + 1] == "quick"
+            assert "--no-progress" in rest and rest[rest.index("--threads") + 1] == "2"
 
 
 def test_version(capsys):
