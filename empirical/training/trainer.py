@@ -74,8 +74,8 @@ class Trainer:
         self.shared = model.shared_parameters()
         self.heads = [p for t in self.tasks for p in model.task_parameters(t)]
         self.others = self.heads + list(method.parameters())
-        scale = None if scaler is None else scaler.get_scale
-        self.adapted = adapt(method, scale, self.ctx)
+        self.scale = 1.0  # the GradScaler's scale of the current step
+        self.adapted = adapt(method, None if scaler is None else self._current_scale, self.ctx)
         self.wants_representation = getattr(method, "gradient_of", "shared") == "representation"
         self.step_count = 0
 
@@ -114,7 +114,9 @@ class Trainer:
     def apply(self, stacked: Tensor, representation, x: Tensor, targets) -> StepOutput:
         """The backward pass and update for losses already computed (and checked)."""
         self.optimizer.zero_grad(set_to_none=True)
-        scale = 1.0 if self.scaler is None else self.scaler.get_scale()
+        if self.scaler is not None:
+            self.scale = float(self.scaler.scale(torch.ones((), device=self.device)))
+        scale = self.scale
         optimizer_level = isinstance(self.method, OptimizerLevel)
         record = mtl.backward(
             stacked * scale if optimizer_level and scale != 1.0 else stacked,
@@ -157,6 +159,9 @@ class Trainer:
         return StepOutput(
             stacked.detach(), weights, [f"step {self.step_count}: {e}" for e in events]
         )
+
+    def _current_scale(self) -> float:
+        return self.scale
 
     def _check_finite(self, stacked: Tensor) -> None:
         values = self.ctx.mean(stacked.detach()) if self.ctx.active else stacked.detach()
