@@ -4,6 +4,13 @@ No ``DistributedDataParallel`` wrapper: its hooks would average the *aggregated*
 methods are nonlinear in the task Jacobian, so the Jacobian itself is averaged over the ranks
 before the method sees it (:mod:`empirical.training.adapters`), and the task-specific gradients
 are averaged afterwards (:meth:`Context.average_grads`). Every rank then holds the same update.
+
+Each rank draws its part of every epoch's permutation (``DistributedSampler``, seeded by the run's
+seed and the epoch) and trains on ``batch_size / world`` samples, so the union over the ranks of
+step k's batches is the batch of step k in one process. BatchNorm becomes ``SyncBatchNorm`` on
+CUDA; torch's SyncBatchNorm refuses CPU tensors, so under gloo on the CPU BatchNorm normalises
+with each rank's own batch statistics (a model with BatchNorm then differs from one process by
+more than rounding). Evaluation, selection and every file are rank 0's.
 """
 
 from __future__ import annotations

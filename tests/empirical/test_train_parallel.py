@@ -81,11 +81,23 @@ def _initial():
     return list(train_doubles.build_model("toy-cnn", train_doubles.spec()).parameters())
 
 
-def test_amp_run_on_cpu_uses_bfloat16_autocast(tmp_path):
+def test_amp_run_on_cpu_uses_bfloat16_autocast(tmp_path, monkeypatch):
+    dtypes = []
+    compute = Trainer.compute_losses
+
+    def recording(self, x, targets):
+        with self.autocast():
+            dtypes.append(self.model.encode(x).dtype)
+        return compute(self, x, targets)
+
+    monkeypatch.setattr(Trainer, "compute_losses", recording)
     out = tmp_path / "amp"
-    assert train(train_doubles.toy_config(amp=True, epochs=1), out) == "finished"
+    config = train_doubles.toy_config(amp=True, channels_last=True, epochs=1, tensorboard=True)
+    assert train(config, out) == "finished"
+    assert dtypes and set(dtypes) == {torch.bfloat16}
     line = json.loads((out / "metrics.jsonl").read_text())
     assert torch.isfinite(torch.tensor(line["val/loss"]))
+    assert any((out / "tensorboard").iterdir())
 
 
 def _free_port() -> int:
