@@ -93,7 +93,7 @@ def build_split(config: RunConfig, split: str) -> Dataset:
         split,
         root=config.data_root,
         augment=config.augment and split == "train",
-        seed=config.seed,
+        seed=config.data_seed,
         **config.dataset_options,
     )
 

@@ -34,6 +34,7 @@ class RunConfig:
     dataset: str = "synthetic-scenes"
     data_root: str | None = None
     dataset_options: dict[str, Any] = field(default_factory=dict)
+    data_seed: int = 0  # the dataset's seed (generation, validation hold-out), not the run's
     augment: bool = False
     arch: str = "segnet"
     width: int | None = None

@@ -5,6 +5,13 @@ epoch boundary sees the same order), evaluate val and test (every ``eval_every``
 last), write the checkpoint (model, optimizer, method, scaler, RNG states and every metrics line
 so far) atomically, then the epoch's ``metrics.jsonl`` line, then ``best.json``.
 
+A metrics line: ``epoch`` (1-based), ``train/loss`` (the sum of the task losses' epoch means),
+``train/<task>_loss``, ``train/<task>_weight`` (the method's mean task weight, when it has
+weights), ``lr`` (per parameter group), ``val/<key>`` and ``test/<key>`` (``loss``,
+``<task>_loss`` and every metric; ``delta_m`` when baselines are given), ``events`` (clipping,
+solver trouble, skipped steps: at most 20 and a count) and ``time`` (wall-clock seconds: the only
+key that differs between a resumed and an uninterrupted run).
+
 Selection uses validation only: multi-task runs with ``baselines`` by the lowest ``val/delta_m``,
 every other run by the lowest ``val/loss`` (the sum of the task losses); the first epoch wins a
 tie. ``best.json``: ``epoch``, ``criterion``, ``value`` and that epoch's ``val`` and ``test``
@@ -274,7 +281,8 @@ class _Run:
         self.sampler.set_epoch(index)
         self.loader_generator.manual_seed(cfg.seed * 1_000_003 + index)
         totals = torch.zeros(len(t.tasks), dtype=torch.float64, device=self.device)
-        batches = 0
+        weights = torch.zeros(len(t.tasks), dtype=torch.float64, device=self.device)
+        weighted = batches = 0
         events: list[str] = []
         beat = time.monotonic()
         for x, targets in self._batches(index):
@@ -285,6 +293,9 @@ class _Run:
             out = t.step(x, targets)
             totals += out.losses.double()
             batches += 1
+            if out.weights is not None and out.weights.numel() == len(t.tasks):
+                weights += out.weights.detach().double().reshape(-1)
+                weighted += 1
             events += out.events
             if self.ctx.is_main and time.monotonic() - beat > HEARTBEAT_SECONDS:
                 self._status("running")
@@ -295,6 +306,11 @@ class _Run:
         means = (self.ctx.mean(totals) / max(batches, 1)).tolist()
         line: dict[str, Any] = {"epoch": index + 1, "train/loss": float(sum(means))}
         line.update({f"train/{task}_loss": m for task, m in zip(t.tasks, means, strict=True)})
+        if weighted:
+            mean_weights = (weights / weighted).tolist()
+            line.update(
+                {f"train/{task}_weight": w for task, w in zip(t.tasks, mean_weights, strict=True)}
+            )
         line["lr"] = [g["lr"] for g in t.optimizer.param_groups]
         eval_s = 0.0
         last = index + 1 == cfg.epochs

@@ -58,6 +58,7 @@ def test_a_short_run_writes_every_file_with_the_documented_keys(tmp_path):
                 "val/pix_acc", "val/abs_err", "test/pix_acc", "test/abs_err"):  # fmt: skip
         assert isinstance(first[key], float), key
     assert set(first["time"]) == {"train_s", "eval_s", "epoch_s"}
+    assert first["train/segmentation_weight"] == first["train/depth_weight"] == 1.0  # EW
     best = json.loads((out / "best.json").read_text())
     assert best["criterion"] == "val/loss" and best["epoch"] in (1, 2)
     assert best["value"] == min(first["val/loss"], second["val/loss"])
