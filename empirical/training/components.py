@@ -112,7 +112,8 @@ def build_method(config: RunConfig, tasks: int) -> Method:
 
 
 def load_baselines(path: str | None) -> dict[str, float] | None:
-    """``{metric: value}`` from a JSON file (keys may carry a ``val/`` prefix)."""
+    """``{metric: value}`` from a JSON file (keys may carry a ``val/`` prefix). Losses
+    (``loss``, ``<task>_loss``) and ``delta_m`` in the file are ignored: Δm is over metrics."""
     if path is None:
         return None
     file = Path(path)
@@ -124,4 +125,12 @@ def load_baselines(path: str | None) -> dict[str, float] | None:
     values = json.loads(file.read_text())
     if not isinstance(values, dict) or not values:
         raise ValueError(f"baselines file {path!r} must hold a non-empty JSON object")
-    return {k.removeprefix("val/"): float(v) for k, v in values.items()}
+    metrics = {k.removeprefix("val/"): v for k, v in values.items()}
+    kept = {
+        k: float(v)
+        for k, v in metrics.items()
+        if k != "loss" and not k.endswith("_loss") and k != "delta_m"
+    }
+    if not kept:
+        raise ValueError(f"baselines file {path!r} holds no metric (only losses)")
+    return kept

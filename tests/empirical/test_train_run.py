@@ -164,7 +164,7 @@ def test_selection_uses_validation_only(tmp_path, monkeypatch):
     assert best["test"] == test[1]
 
     baselines = tmp_path / "baselines.json"
-    baselines.write_text(json.dumps({"val/pix_acc": 0.5, "val/abs_err": 1.0}))
+    baselines.write_text(json.dumps({"val/pix_acc": 0.5, "val/abs_err": 1.0, "val/loss": 9.0}))
     monkeypatch.setattr(Trainer, "evaluate", _scripted_evaluate(val, test))
     out = tmp_path / "by_delta_m"
     assert train(train_doubles.toy_config(baselines=str(baselines)), out) == "finished"
