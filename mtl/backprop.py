@@ -17,7 +17,13 @@ call ``optimizer.zero_grad()`` first):
   (or, for ``gradient_of == "representation"``, w.r.t. ``representation``, whose aggregated
   gradient is then backpropagated into ``shared``) is aggregated into the shared ``.grad``; the
   task-specific parameters (and the method's own) get the gradient of the summed transformed
-  losses, i.e. each head the gradient of its own loss;
+  losses, i.e. each head the gradient of its own loss. A representation may be a tuple of
+  tensors (:data:`mtl.model.Representation`): MGDA-UB and every other representation-level
+  method see the Jacobian w.r.t. all of them concatenated, the gradient w.r.t. the whole
+  representation; GradDrop, whose sign-purity rule is defined on one activation tensor, is
+  applied to each tensor separately (for a coordinate-wise rule that is the concatenation
+  again, up to the order of the random draws); the tensors must be aliases that only the heads
+  read (see :mod:`mtl.model`);
 * optimizer-level: as an aggregator without aggregation; the record's ``task_grads`` maps each
   shared parameter to its T per-task gradients for ``optimizer.step(task_grads=...)``.
 
@@ -37,6 +43,10 @@ import torch
 from torch import Tensor
 
 from mtl.methods.base import Aggregator, Method, OptimizerLevel, Weighting
+from mtl.model import Representation
+
+#: Representation-level methods applied to each tensor of a tuple representation on its own.
+PER_TENSOR_METHODS = frozenset({"graddrop"})
 
 
 @dataclass
@@ -66,7 +76,7 @@ def backward(
     *,
     shared: Iterable[Tensor],
     task_params: Iterable[Tensor] | None = None,
-    representation: Tensor | None = None,
+    representation: Representation | None = None,
     generator: torch.Generator | None = None,
     max_norm: float | None = None,
     retain_graph: bool = False,
@@ -138,10 +148,19 @@ def _aggregator(stacked, method, shared, others, representation, record, generat
                 f"{method.name} aggregates gradients w.r.t. the shared representation: pass "
                 "representation=<the encoder output the task heads consume>"
             )
-        jac = _jacobian(transformed, [representation])
-        direction = method(jac, generator=generator)
+        parts = _representation_parts(method, representation)
+        if method.name in PER_TENSOR_METHODS:
+            jacs = [_jacobian(transformed, [part]) for part in parts]
+            directions = [method(j, generator=generator) for j in jacs]
+            jac = torch.cat(jacs, dim=1)
+        else:
+            jac = _jacobian(transformed, parts)
+            directions = _unflatten(method(jac, generator=generator), parts)
         torch.autograd.backward(
-            representation, direction.view_as(representation), inputs=shared, retain_graph=True
+            parts,
+            [d.view_as(part) for d, part in zip(directions, parts, strict=True)],
+            inputs=shared,
+            retain_graph=True,
         )
     else:
         jac = _jacobian(transformed, shared)
@@ -158,6 +177,17 @@ def _aggregator(stacked, method, shared, others, representation, record, generat
     _heads(transformed, shared, others, retain_graph)
 
 
+def _representation_parts(method: Method, representation: Representation) -> list[Tensor]:
+    """The representation as a list of tensors (one for a plain tensor), checked."""
+    parts = [representation] if isinstance(representation, Tensor) else list(representation)
+    if not parts or not all(isinstance(p, Tensor) for p in parts):
+        raise ValueError(
+            f"{method.name}: representation must be a tensor or a non-empty tuple of tensors "
+            f"(what encode(x) returned), got {type(representation).__name__}"
+        )
+    return parts
+
+
 def _jacobian(losses: Tensor, params: list[Tensor]) -> Tensor:
     from mtl.gradients import jacobian
 
@@ -172,6 +202,8 @@ def _heads(losses: Tensor, shared, others, retain_graph: bool) -> None:
             torch.autograd.backward(total, inputs=others, retain_graph=retain_graph)
         return
     saved = [p.grad for p in shared]
+    for p in shared:  # backward accumulates in place: keep the shared gradients out of its reach
+        p.grad = None
     total.backward(retain_graph=retain_graph)
     for p, old in zip(shared, saved, strict=True):
         p.grad = old

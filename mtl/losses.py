@@ -13,6 +13,8 @@ without any valid element has loss 0 (LibMTL divides by zero there).
   normals, so this is 1 - cos).
 - ``binary``: binary cross-entropy with logits, one CelebA attribute per task; pred and target
   have shape (B,) or (B, 1).
+- ``classification``: cross-entropy of logits (B, C) against int64 class labels (B,) (one digit of
+  MultiMNIST per task).
 """
 
 from __future__ import annotations
@@ -66,11 +68,24 @@ def binary_loss(pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor
     return _masked_mean(per_sample, torch.ones_like(per_sample, dtype=torch.bool), reduction)
 
 
+def classification_loss(pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Cross-entropy of logits (B, C) against class labels (B,)."""
+    _check(
+        pred.dim() == 2 and target.shape == pred.shape[:1] and not target.is_floating_point(),
+        "classification",
+        f"logits (B, C) and integer labels (B,), got {tuple(pred.shape)} and "
+        f"{tuple(target.shape)} ({target.dtype})",
+    )
+    per_sample = F.cross_entropy(pred, target.long(), reduction="none")
+    return _masked_mean(per_sample, torch.ones_like(per_sample, dtype=torch.bool), reduction)
+
+
 LOSSES: dict[str, Loss] = {
     "segmentation": segmentation_loss,
     "depth": depth_loss,
     "normal": normal_loss,
     "binary": binary_loss,
+    "classification": classification_loss,
 }
 
 

@@ -9,11 +9,18 @@ MGDA-UB and GradDrop, per-layer statistics) asks a :class:`MultiTaskModel` for i
 - ``task_names``: the tasks, in order (task index t is ``task_names[t]``);
 - ``named_shared_parameters()`` / ``shared_parameters()``: phi;
 - ``named_task_parameters(t)`` / ``task_parameters(t)``: psi_t (t a name or an index);
-- ``encode(x)``: the shared representation; ``decode(rep)``: ``{task: output}``;
+- ``encode(x)``: the shared representation, one tensor or a tuple of tensors
+  (:data:`Representation`; e.g. MTAN's features at several depths); ``decode(rep)``:
+  ``{task: output}``;
 - ``forward(x, return_representation=False)``: ``decode(encode(x))``, and the representation
   too when asked (methods that work on the representation detach it and call ``decode``).
 
 :func:`split_parameters` checks that every parameter belongs to exactly one of phi, psi_1..T.
+
+A tuple representation ``(r_1, ..., r_K)`` must be what the heads read, and only the heads: the
+encoder carries on from its own tensors and returns aliases (``r.view_as(r)``). Then the gradient
+of a loss w.r.t. ``r_k`` is the partial derivative of ``decode`` in its k-th argument, and not a
+total derivative that also runs through the deeper ``r_j`` computed from ``r_k``.
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
+#: What ``encode`` returns and ``decode`` reads: one tensor or several (multi-depth features).
+Representation = Tensor | tuple[Tensor, ...]
+
 
 class MultiTaskModel(nn.Module):
     """Base class of hard-parameter-sharing models; subclasses define the five members below."""
@@ -31,11 +41,11 @@ class MultiTaskModel(nn.Module):
     def task_names(self) -> tuple[str, ...]:
         raise NotImplementedError
 
-    def encode(self, x: Tensor) -> Tensor:
+    def encode(self, x: Tensor) -> Representation:
         """The shared representation of ``x`` (depends on the shared parameters only)."""
         raise NotImplementedError
 
-    def decode(self, representation: Tensor) -> dict[str, Tensor]:
+    def decode(self, representation: Representation) -> dict[str, Tensor]:
         """One output per task; output t depends on the representation and psi_t only."""
         raise NotImplementedError
 
@@ -47,7 +57,7 @@ class MultiTaskModel(nn.Module):
 
     def forward(
         self, x: Tensor, return_representation: bool = False
-    ) -> dict[str, Tensor] | tuple[dict[str, Tensor], Tensor]:
+    ) -> dict[str, Tensor] | tuple[dict[str, Tensor], Representation]:
         representation = self.encode(x)
         outputs = self.decode(representation)
         return (outputs, representation) if return_representation else outputs
@@ -140,5 +150,6 @@ __all__ = [
     "HardParameterSharing",
     "MultiTaskModel",
     "ParameterSplit",
+    "Representation",
     "split_parameters",
 ]

@@ -7,7 +7,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mtl.losses import LOSSES, binary_loss, depth_loss, get_loss, normal_loss, segmentation_loss
+from mtl.losses import (
+    LOSSES,
+    binary_loss,
+    classification_loss,
+    depth_loss,
+    get_loss,
+    normal_loss,
+    segmentation_loss,
+)
 
 
 def test_segmentation_golden_value_ignores_label_minus_one():
@@ -45,12 +53,35 @@ def test_binary_golden_value():
     )
 
 
+def test_classification_golden_value():
+    # Sample 0: logits (0, 0, 0), label 2 -> ln 3. Sample 1: logits (ln 2, 0, 0), label 0 -> ln 2.
+    pred = torch.tensor([[0.0, 0.0, 0.0], [math.log(2.0), 0.0, 0.0]])
+    target = torch.tensor([2, 0])
+    assert classification_loss(pred, target).item() == pytest.approx(math.log(6.0) / 2, rel=1e-6)
+    assert classification_loss(pred, target, reduction="none").tolist() == pytest.approx(
+        [math.log(3.0), math.log(2.0)]
+    )
+
+
+def test_classification_matches_torch_cross_entropy():
+    gen = torch.Generator().manual_seed(0)
+    pred = torch.randn(6, 5, generator=gen, dtype=torch.float64)
+    target = torch.randint(0, 5, (6,), generator=gen)
+    torch.testing.assert_close(
+        classification_loss(pred, target), torch.nn.functional.cross_entropy(pred, target)
+    )
+
+
 def _batch(task: str, gen: torch.Generator, batch: int, h: int, w: int):
     """A random prediction, a target and a mask of the elements that count (True = valid)."""
     if task == "segmentation":
         pred = torch.randn(batch, 4, h, w, generator=gen, dtype=torch.float64)
         target = torch.randint(-1, 4, (batch, h, w), generator=gen)
         return pred, target, (target != -1).unsqueeze(1).expand_as(pred)
+    if task == "classification":
+        pred = torch.randn(batch, 3, generator=gen, dtype=torch.float64)
+        target = torch.randint(0, 3, (batch,), generator=gen)
+        return pred, target, torch.ones_like(pred, dtype=torch.bool)
     if task == "binary":
         pred = torch.randn(batch, generator=gen, dtype=torch.float64)
         target = torch.randint(0, 2, (batch,), generator=gen).double()
@@ -119,7 +150,9 @@ def test_all_invalid_gives_zero_loss_not_nan():
 
 
 def test_bad_input_is_named():
-    with pytest.raises(ValueError, match="valid losses: segmentation, depth, normal, binary"):
+    with pytest.raises(
+        ValueError, match="valid losses: segmentation, depth, normal, binary, classification"
+    ):
         get_loss("disparity")
     with pytest.raises(ValueError, match="valid reductions: mean, none"):
         depth_loss(torch.ones(1, 1, 2, 2), torch.ones(1, 1, 2, 2), reduction="sum")
@@ -129,3 +162,7 @@ def test_bad_input_is_named():
         segmentation_loss(torch.ones(1, 3, 2, 2), torch.ones(1, 3, 2, dtype=torch.long))
     with pytest.raises(ValueError, match="binary loss expects"):
         binary_loss(torch.ones(3, 2), torch.ones(3, 2))
+    with pytest.raises(ValueError, match="classification loss expects"):
+        classification_loss(torch.ones(3, 2), torch.ones(3))  # float labels
+    with pytest.raises(ValueError, match="classification loss expects"):
+        classification_loss(torch.ones(3, 2, 2), torch.ones(3, dtype=torch.long))
