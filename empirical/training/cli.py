@@ -47,15 +47,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     hints = typing.get_type_hints(RunConfig)
+    defaults = RunConfig().as_dict()
     for f in dataclasses.fields(RunConfig):
         kind = _kind(hints[f.name])
+        text = f"default: {defaults[f.name]!r}"
         if kind == "bool":
             parser.add_argument(
-                _flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=None
+                _flag(f.name),
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=text,
             )
         else:
             metavar = {"dict": "TABLE", "tuple": "A,B,..."}.get(kind, "VALUE")
-            parser.add_argument(_flag(f.name), dest=f.name, default=None, metavar=metavar)
+            parser.add_argument(
+                _flag(f.name), dest=f.name, default=None, metavar=metavar, help=text
+            )
     return parser
 
 
