@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from mtl.methods.base import Weighting, task_count
+from mtl.methods.base import Weighting, check_tasks, task_count
 from mtl.methods.registry import register
 
 
@@ -160,8 +160,8 @@ class FAMO(Weighting):
     After the optimizer step, call ``update(new_losses)`` with the losses of a second forward on
     the same batch: ``xi`` takes one Adam step (``w_lr``, weight decay ``gamma``) along
     ``dz/dxi^T (log D_old - log D_new)``. The logits live in the method, not in the training
-    optimizer. (FAMO's own code clips the shared gradient at 1: :func:`mtl.backward`'s
-    ``max_norm``.)
+    optimizer; T is taken from the first call unless ``tasks`` is given. (FAMO's own code clips
+    the shared gradient at 1: :func:`mtl.backward`'s ``max_norm``.)
     """
 
     defaults: ClassVar[dict[str, Any]] = {
@@ -174,12 +174,17 @@ class FAMO(Weighting):
 
     def __init__(self, **hp: Any) -> None:
         super().__init__(**hp)
-        tasks = task_count(self.hp, "famo")
+        self.logits: Tensor | None = None
+        if self.hp["tasks"] is not None:
+            self._start(task_count(self.hp, "famo"))
+        self._previous: Tensor | None = None
+
+    def _start(self, tasks: int) -> None:
+        """Zero logits and their Adam state for ``tasks`` tasks (at the first call unless given)."""
         self.logits = torch.zeros(tasks, requires_grad=True)
         self._opt = torch.optim.Adam(
             [self.logits], lr=self.hp["w_lr"], weight_decay=self.hp["gamma"]
         )
-        self._previous: Tensor | None = None
 
     def _gap(self, losses: Tensor) -> Tensor:
         gap = losses - self.hp["min_loss"] + 1e-8
@@ -188,6 +193,9 @@ class FAMO(Weighting):
         return gap
 
     def forward(self, losses: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        if self.logits is None:
+            self._start(losses.shape[-1])
+        check_tasks(self.logits.shape[0], losses.shape[-1], "famo")
         z = torch.softmax(self.logits.detach(), -1).to(losses.dtype)
         gap = self._gap(losses)
         c = (z / gap.detach()).sum()

@@ -39,7 +39,7 @@ DECLARED: dict[str, dict] = {
         "hard": "finite",
     },
     "nash-mtl": {
-        "scale": "direction",
+        "scale": "output",
         "nonconflicting": True,
         "permutation": "exact",
         "hard": "raises",

@@ -29,7 +29,7 @@ def test_unknown_hyperparameter_lists_valid_ones():
 def test_defaults_are_libmtl():
     assert mtl.methods.get("cagrad").hp == {"c": 0.5, "rescale": 1}
     assert mtl.methods.get("uw", tasks=2).log_scales.tolist() == [-0.5, -0.5]
-    assert mtl.methods.get("gradvac").hp == {"beta": 0.5}
+    assert mtl.methods.get("gradvac").hp == {"beta": 0.5, "target_update": "always"}
     assert mtl.methods.get("db-mtl").hp == {"beta": 0.9, "beta_sigma": 0.0}
 
 
