@@ -15,7 +15,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mtl.methods import aggregators, optimizer_level, transformed, weightings
+from mtl.methods import (
+    aggregators,
+    balancing,
+    optimizer_level,
+    projections,
+    stochastic,
+    transformed,
+    weightings,
+)
 from mtl.methods.base import (
     KINDS,
     Aggregator,
@@ -74,10 +82,13 @@ __all__ = [
     "Weighting",
     "aggregate",
     "aggregators",
+    "balancing",
     "get",
     "method_class",
     "optimizer_level",
+    "projections",
     "register",
+    "stochastic",
     "torchjd_aggregator",
     "transformed",
     "weightings",

@@ -226,3 +226,78 @@ def nash_weights(gramian: np.ndarray, *, max_iter: int = 100, tol: float = 1e-6)
         "Nash-MTL found no w > 0 with G w = 1/w (for example, two opposite task gradients): "
         "the bargaining problem is unbounded or the solver did not converge"
     )
+
+
+def dual_cone_weights(gramian: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """``argmin_{v >= u} v^T G v``: the weights of the projection of ``J^T u`` onto the dual
+    cone ``{x : J x >= 0}`` (Quinton & Rey 2024, Prop. 1).
+
+    Solved by one NNLS in unit-gradient coordinates ``y = D v`` (``D = diag ||g_t||``, ``C`` the
+    cosine matrix, ``R^T R = C``): ``y = D u + x`` with ``x = argmin_{x >= 0} ||R x + R D u||``.
+    Rows with a zero gradient keep ``v_t = u_t`` (they cost nothing).
+    """
+    g = np.asarray(gramian, dtype=np.float64)
+    u = np.asarray(u, dtype=np.float64)
+    norms = np.sqrt(np.clip(np.diag(g), 0, None))
+    live = norms > 0
+    v = u.copy()
+    if not live.any():
+        return v
+    n = norms[live]
+    factor = _factor(g[np.ix_(live, live)] / np.outer(n, n))
+    b = n * u[live]
+    x, _ = scipy.optimize.nnls(factor, -factor @ b, maxiter=50 * len(n))
+    v[live] = (b + x) / n
+    if not np.all(np.isfinite(v)):
+        raise SolverError("dual-cone projection failed (NNLS returned non-finite weights)")
+    return v
+
+
+def power_weights(gramian: np.ndarray, alpha: float, *, max_iter: int = 100) -> np.ndarray:
+    """FairGrad's ``w > 0`` with ``G w = w^(-1/alpha)`` (alpha-fair allocation).
+
+    ``alpha = 1`` is Nash-MTL's equation (:func:`nash_weights`). Otherwise damped Newton on the
+    convex ``f(w) = w^T A w / 2 - sum_t phi(w_t)``, ``phi' = w^(-1/alpha)``, for ``A = G/s``
+    (``s`` the largest diagonal entry); then ``w = s^(-alpha/(1+alpha)) w_A``. No solution (a
+    zero task gradient, 0 in the cone of the gradients) raises SolverError.
+    """
+    if alpha == 1:
+        return nash_weights(gramian, max_iter=max_iter)
+    g = np.asarray(gramian, dtype=np.float64)
+    if not np.all(np.isfinite(g)) or np.any(np.diag(g) <= 0):
+        raise SolverError("FairGrad is undefined when a task gradient is zero (or not finite)")
+    s = float(np.max(np.diag(g)))
+    a = g / s
+    k = 1.0 / alpha
+    power = 1.0 - k
+
+    def f(x: np.ndarray) -> float:
+        phi = np.log(x) if power == 0 else x**power / power
+        return 0.5 * x @ a @ x - phi.sum()
+
+    w = np.ones(a.shape[0]) / np.sqrt(max(float(a.sum()), 1e-12))
+    for _ in range(max_iter):
+        grad = a @ w - w ** (-k)
+        hess = a + np.diag(k * w ** (-k - 1))
+        try:
+            step = np.linalg.solve(hess, grad)
+        except np.linalg.LinAlgError:
+            break
+        decrement = float(grad @ step)
+        if decrement < 1e-20:
+            if np.linalg.norm(w ** (1 + k) * (a @ w) - w) <= 1e-6 * np.linalg.norm(w):
+                return w * s ** (-alpha / (1 + alpha))
+            break
+        size, value = 1.0, f(w)
+        while np.any(w - size * step <= 0) or f(w - size * step) > value - 0.25 * size * decrement:
+            size /= 2
+            if size < 1e-12:
+                raise SolverError(
+                    "FairGrad line search stalled: G w = w^(-1/alpha) has no solution"
+                )
+        w = w - size * step
+        if w.max() > 1e12:
+            break
+    raise SolverError(
+        "FairGrad found no w > 0 with G w = w^(-1/alpha) (for example, opposite task gradients)"
+    )

@@ -216,6 +216,48 @@ class FAMO(Weighting):
         self._previous = None
 
 
+@register("stch")
+class STCH(Weighting):
+    """Smooth Tchebycheff scalarisation (Lin et al. 2024), LibMTL form (mu = 1, warm-up of 4
+    epochs): before epoch ``warmup_epoch`` the loss is ``sum_t log L_t``; during it, the same,
+    while the mean losses are recorded as the nadir point ``z``; afterwards
+    ``L = T mu log sum_t exp(log(L_t/z_t)/mu)`` (LibMTL subtracts the detached max inside the
+    exponent, a constant that changes no gradient). Call ``end_epoch()`` after each epoch
+    (``mtl.backward`` calls ``observe``); without epoch boundaries it stays in the warm-up.
+    """
+
+    defaults: ClassVar[dict[str, Any]] = {"mu": 1.0, "warmup_epoch": 4}
+    stateful: ClassVar[bool] = True
+
+    def __init__(self, **hp: Any) -> None:
+        super().__init__(**hp)
+        self.epoch = 0
+        self.nadir: Tensor | None = None
+        self._sum: Tensor | None = None
+        self._count = 0
+
+    def observe(self, losses: Tensor) -> None:
+        if self.epoch == self.hp["warmup_epoch"]:
+            values = losses.detach().to(torch.float64).cpu()
+            self._sum = values if self._sum is None else self._sum + values
+            self._count += 1
+
+    def end_epoch(self) -> None:
+        if self.epoch == self.hp["warmup_epoch"]:
+            if not self._count:
+                raise ValueError("stch.end_epoch(): no losses were observed in the nadir epoch")
+            self.nadir = self._sum / self._count
+        self.epoch += 1
+
+    def forward(self, losses: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        _positive(losses, self.name)
+        if self.nadir is None:
+            return torch.log(losses + 1e-20).sum(-1)
+        mu = float(self.hp["mu"])
+        ratios = torch.log(losses / self.nadir.to(losses) + 1e-20)
+        return losses.shape[-1] * mu * torch.logsumexp(ratios / mu, -1)
+
+
 def _positive(losses: Tensor, name: str) -> None:
     if bool((losses.detach() <= 0).any()):
         raise ValueError(f"{name} takes logs of the losses: every task loss must be > 0")

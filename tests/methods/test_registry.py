@@ -10,9 +10,9 @@ import mtl.methods
 
 
 def test_every_name_builds_with_its_kind():
-    needs_tasks = {"uw", "famo", "imtl"}
     for name in mtl.methods.NAMES:
-        method = mtl.methods.get(name, **({"tasks": 3} if name in needs_tasks else {}))
+        needs_tasks = "tasks" in mtl.methods.method_class(name).defaults
+        method = mtl.methods.get(name, **({"tasks": 3} if needs_tasks else {}))
         assert method.name == name and method.kind in mtl.methods.KINDS
 
 

@@ -194,7 +194,9 @@ def test_optimizer_level_moves_a_plain_optimizer_and_says_so(name):
     assert isinstance(method, OptimizerLevel)
 
 
-@pytest.mark.parametrize("name", [n for n in mtl.methods.NAMES if n not in ("uw", "imtl")])
+@pytest.mark.parametrize(
+    "name", [n for n in mtl.methods.NAMES if n not in ("uw", "imtl", "gradnorm")]
+)
 def test_no_tasks_argument_needed_unless_the_optimizer_needs_parameters(name):
     cls = mtl.methods.method_class(name)
     method = cls()
