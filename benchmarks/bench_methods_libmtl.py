@@ -70,7 +70,9 @@ def import_libmtl_weighting() -> types.ModuleType:
     return weighting
 
 
-def libmtl_method(weighting: types.ModuleType, cls_name: str, model: HardParameterSharing):
+def libmtl_method(
+    weighting: types.ModuleType, cls_name: str, model: HardParameterSharing, tasks: int = TASKS
+):
     """An instance of LibMTL's weighting ``cls_name`` wired to ``model`` as its Trainer does."""
     base = getattr(weighting, cls_name)
 
@@ -78,7 +80,7 @@ def libmtl_method(weighting: types.ModuleType, cls_name: str, model: HardParamet
         def __init__(self) -> None:
             super().__init__()
             self.encoder = model.encoder
-            self.task_num = TASKS
+            self.task_num = tasks
             self.task_name = list(model.task_names)
             self.device = torch.device("cpu")
             self.rep_grad = False

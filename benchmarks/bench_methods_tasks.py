@@ -16,7 +16,13 @@ with ``profile_memory=True`` (so it counts activations, the Jacobian and the new
 not Python objects or the allocator's slack; ``tracemalloc`` does not see torch's allocations, and
 the process's peak RSS would need a fresh process per configuration).
 
+LibMTL 1.1.5 (``--libmtl``, with the shims of ``bench_methods_libmtl.py``) runs its EW, PCGrad,
+MGDA, IMTL and GradVac at every T and its CAGrad at T = 3 (it hard-codes three tasks), in the
+same interleaved loop, printed beside ours as ``ours / LibMTL``. A last table times CAGrad's
+T x T solve alone against the Jacobian it is computed from (the same small CNN).
+
     python benchmarks/bench_methods_tasks.py [--reps 20] [--tasks ...] [--methods ...] [--threads N]
+        [--libmtl]
 
 On a machine shared with other jobs, ``--threads 1`` avoids the slowdown of oversubscribed
 threads (10x and more measured on 2 busy cores).
@@ -38,9 +44,70 @@ import mtl.methods
 import mtl.optim
 from mtl.losses import depth_loss
 from mtl.methods import OptimizerLevel, SolverError
+from mtl.methods.aggregators import _gramian_np
+from mtl.methods.solvers import cagrad_weights
 from mtl.methods.weightings import FAMO
 
+#: Our name -> LibMTL 1.1.5 class and its backward keyword arguments (defaults).
+LIBMTL = {
+    "ew": ("EW", {}),
+    "pcgrad": ("PCGrad", {}),
+    "mgda": ("MGDA", {"mgda_gn": "none"}),
+    "imtl": ("IMTL", {}),
+    "gradvac": ("GradVac", {"beta": 0.5}),
+    "cagrad": ("CAGrad", {"calpha": 0.5, "rescale": 1}),
+}
+
 Step = Callable[[], None]
+
+
+def make_libmtl_step(
+    name: str, tasks: int, x: torch.Tensor, targets: list[torch.Tensor], weighting
+) -> Step:
+    """One training step of LibMTL 1.1.5's version of ``name`` (same model, torch Adam)."""
+    from bench_methods_libmtl import libmtl_method
+
+    torch.manual_seed(0)
+    model = small_cnn(tasks)
+    cls_name, kwargs = LIBMTL[name]
+    method = libmtl_method(weighting, cls_name, model, tasks)
+    params = list(dict.fromkeys([*model.parameters(), *method.parameters()]))
+    opt = torch.optim.Adam(params, lr=1e-3)
+
+    def step() -> None:
+        opt.zero_grad()
+        out = model(x)
+        losses = torch.stack(
+            [depth_loss(out[t], y) for t, y in zip(model.task_names, targets, strict=True)]
+        )
+        method.backward(losses, **kwargs)
+        opt.step()
+
+    return step
+
+
+def solve_against_jacobian(tasks: int, reps: int) -> tuple[float, float]:
+    """Median seconds of the Jacobian of the small CNN's T losses and of CAGrad's solve on it."""
+    from mtl.gradients import jacobian
+
+    torch.manual_seed(0)
+    model = small_cnn(tasks)
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(8, 3, 64, 64, generator=generator)
+    targets = [torch.rand(8, 1, 64, 64, generator=generator) for _ in range(tasks)]
+    shared = model.shared_parameters()
+    jac_times, solve_times = [], []
+    for _ in range(reps):
+        out = model(x)
+        losses = [depth_loss(out[t], y) for t, y in zip(model.task_names, targets, strict=True)]
+        start = time.perf_counter()
+        jac = jacobian(losses, shared)
+        jac_times.append(time.perf_counter() - start)
+        gram = _gramian_np(jac)
+        start = time.perf_counter()
+        cagrad_weights(gram, 0.5)
+        solve_times.append(time.perf_counter() - start)
+    return statistics.median(jac_times), statistics.median(solve_times)
 
 
 def make_step(name: str, tasks: int, x: torch.Tensor, targets: list[torch.Tensor]) -> Step:
@@ -102,15 +169,26 @@ def peak_bytes(step: Step) -> int:
     return peak
 
 
-def bench(tasks: int, names: list[str], reps: int) -> dict[str, tuple[float, float] | str]:
-    """Median step seconds and peak MiB of each method at ``tasks`` tasks (or its error)."""
+def bench(
+    tasks: int, names: list[str], reps: int, weighting=None
+) -> dict[str, tuple[float, float] | str]:
+    """Median step seconds and peak MiB of each method at ``tasks`` tasks (or its error);
+    LibMTL's versions under ``libmtl:<name>`` when ``weighting`` (its module) is given."""
     generator = torch.Generator().manual_seed(1)
     x = torch.randn(8, 3, 64, 64, generator=generator)
     targets = [torch.rand(8, 1, 64, 64, generator=generator) for _ in range(tasks)]
     steps: dict[str, Step] = {}
     results: dict[str, tuple[float, float] | str] = {}
-    for name in names:
-        step = make_step(name, tasks, x, targets)
+    theirs = [] if weighting is None else [n for n in names if n in LIBMTL]
+    if tasks != 3 and "cagrad" in theirs:
+        theirs.remove("cagrad")
+    makers = [(n, lambda n=n: make_step(n, tasks, x, targets)) for n in names]
+    makers += [
+        (f"libmtl:{n}", lambda n=n: make_libmtl_step(n, tasks, x, targets, weighting))
+        for n in theirs
+    ]
+    for name, make in makers:
+        step = make()
         try:
             step()
             step()
@@ -135,8 +213,14 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, tuple[float, floa
     add_timing_arguments(parser, reps=20)
     parser.add_argument("--tasks", type=int, nargs="+", default=[2, 3, 10, 40])
     parser.add_argument("--methods", nargs="+", default=list(mtl.methods.NAMES))
+    parser.add_argument("--libmtl", action="store_true", help="also time LibMTL 1.1.5's methods")
     args = parser.parse_args(argv)
     apply_timing_arguments(args)
+    weighting = None
+    if args.libmtl:
+        from bench_methods_libmtl import import_libmtl_weighting
+
+        weighting = import_libmtl_weighting()
     names = ["ew", *(n for n in args.methods if n != "ew")]
     for name in names:
         mtl.methods.method_class(name)  # unknown names raise with the valid ones
@@ -146,10 +230,13 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, tuple[float, floa
     )
     out = {}
     for tasks in args.tasks:
-        out[tasks] = results = bench(tasks, names, args.reps)
+        out[tasks] = results = bench(tasks, names, args.reps, weighting)
         base = results["ew"][0]
         print(f"T = {tasks}")
-        print(f"  {'method':<12} {'kind':<10} {'ms':>9} {'x EW':>7} {'peak MiB':>9}")
+        print(
+            f"  {'method':<12} {'kind':<10} {'ms':>9} {'x EW':>7} {'peak MiB':>9}"
+            f" {'LibMTL ms':>10} {'ours/LibMTL':>11}"
+        )
         for name in names:
             kind = mtl.methods.method_class(name).kind
             result = results[name]
@@ -157,7 +244,21 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, tuple[float, floa
                 print(f"  {name:<12} {kind:<10} {result}")
                 continue
             seconds, mib = result
-            print(f"  {name:<12} {kind:<10} {1e3 * seconds:9.1f} {seconds / base:6.2f}x {mib:9.1f}")
+            line = f"  {name:<12} {kind:<10} {1e3 * seconds:9.1f} {seconds / base:6.2f}x {mib:9.1f}"
+            peer = results.get(f"libmtl:{name}")
+            if isinstance(peer, tuple):
+                line += f" {1e3 * peer[0]:10.1f} {seconds / peer[0]:10.2f}x"
+            elif isinstance(peer, str):
+                line += f" {peer}"
+            print(line)
+    if "cagrad" in names:
+        print("CAGrad's T x T solve against the Jacobian it needs (median ms)")
+        for tasks in args.tasks:
+            jac_s, solve_s = solve_against_jacobian(tasks, args.reps)
+            print(
+                f"  T = {tasks:<3} Jacobian {1e3 * jac_s:8.1f}  solve {1e3 * solve_s:8.2f}"
+                f"  solve / Jacobian {solve_s / jac_s:6.3f}"
+            )
     return out
 
 

@@ -25,7 +25,13 @@ call ``optimizer.zero_grad()`` first):
   again, up to the order of the random draws); the tensors must be aliases that only the heads
   read (see :mod:`mtl.model`);
 * optimizer-level: as an aggregator without aggregation; the record's ``task_grads`` maps each
-  shared parameter to its T per-task gradients for ``optimizer.step(task_grads=...)``.
+  shared parameter to its T per-task gradients for ``optimizer.step(task_grads=...)`` of a
+  :mod:`mtl.optim` group with ``"tasks": T``. The shared ``.grad`` gets the summed task
+  gradients as well, so that an optimizer without per-task groups still moves the backbone
+  (as EW with that optimizer, not as the method); the first such step records an event saying so.
+
+A NaN or infinite task loss (or, where the method computes them, task gradient) raises
+:class:`mtl.methods.NonFiniteError` naming the task, before the shared ``.grad`` is written.
 
 ``task_params`` (all non-shared trainable parameters) makes the aggregator paths cheaper; without
 it, the heads' gradients come from one extra full backward pass. ``max_norm`` clips the shared
@@ -42,7 +48,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mtl.methods.base import Aggregator, Method, OptimizerLevel, Weighting
+from mtl.methods.base import (
+    Aggregator,
+    Method,
+    NonFiniteError,
+    OptimizerLevel,
+    Weighting,
+    check_finite,
+)
 from mtl.model import Representation
 
 #: Representation-level methods applied to each tensor of a tuple representation on its own.
@@ -83,6 +96,10 @@ def backward(
 ) -> StepRecord:
     """Write the ``.grad`` that ``method`` prescribes for ``losses``; see the module docstring."""
     stacked = _stack(losses)
+    # Each task's own graph: differentiating the stacked vector instead would send every task's
+    # backward through every other loss with zero weights, and 0 * inf = NaN in a task whose
+    # gradient is finite would hide which task is broken.
+    rows = list(stacked) if isinstance(losses, Tensor) else [x.reshape(()) for x in losses]
     shared = list(shared)
     if not shared:
         raise ValueError("mtl.backward needs the shared parameters: pass shared=[...]")
@@ -92,21 +109,25 @@ def backward(
         )
     if max_norm is not None and not max_norm > 0:
         raise ValueError(f"max_norm must be > 0 (or None for no clipping), got {max_norm!r}")
+    check_finite(stacked.detach(), method.name, "loss")
     others = None if task_params is None else list(task_params) + list(method.parameters())
     record = StepRecord(method.name, stacked.detach())
     if isinstance(method, Weighting):
         _weighting(stacked, method, record, generator, retain_graph)
+        _check_written(shared, method)
     elif isinstance(method, Aggregator):
         _aggregator(
-            stacked, method, shared, others, representation, record, generator, retain_graph
+            stacked, method, shared, others, representation, record, generator, retain_graph, rows
         )
     elif isinstance(method, OptimizerLevel):
-        jac = _jacobian(stacked, shared)
+        jac = _jacobian(rows, shared)
+        check_finite(jac, method.name)
         _stats(jac, record)
         _heads(stacked, shared, others, retain_graph)
         record.task_grads = {
             p: [_unflatten(row, shared)[i] for row in jac] for i, p in enumerate(shared)
         }
+        _summed_fallback(jac, shared, method, record)
     else:
         raise ValueError(f"method {method.name!r} has unknown kind {method.kind!r}")
     if max_norm is not None:
@@ -132,16 +153,47 @@ def _stack(losses: Sequence[Tensor] | Tensor) -> Tensor:
     return torch.stack([loss.reshape(()) for loss in losses])
 
 
+def _check_written(shared: list[Tensor], method: Method) -> None:
+    """A weighting never sees the task gradients: a non-finite shared gradient names no task."""
+    grads = [p.grad for p in shared if p.grad is not None]
+    if grads and not all(bool(torch.isfinite(g).all()) for g in grads):
+        raise NonFiniteError(
+            f"{method.name}: the gradient of the weighted loss is not finite although every task "
+            "loss is (a weighting does not compute per-task gradients, so the task is unknown); "
+            "lower the learning rate or check the losses' definitions"
+        )
+
+
+def _summed_fallback(jac: Tensor, shared: list[Tensor], method: Method, record) -> None:
+    """Write ``sum_t g_t`` into the shared ``.grad`` for optimizers without per-task groups."""
+    for p, g in zip(shared, _unflatten(jac.sum(0), shared), strict=True):
+        p.grad = g.to(p.dtype) if p.grad is None else p.grad + g
+    if not getattr(method, "_fallback_noted", False):
+        method._fallback_noted = True
+        record.events.append(
+            f"{method.name}: the shared .grad holds the summed task gradients; the method acts "
+            "only through a mtl.optim group with tasks=T stepped with task_grads="
+        )
+
+
 def _weighting(stacked, method, record, generator, retain_graph) -> None:
     if hasattr(method, "observe"):
         method.observe(stacked)
     total = method(stacked, generator=generator)
     (record.weights,) = torch.autograd.grad(total, stacked, retain_graph=True)
+    if not bool(torch.isfinite(record.weights).all()):
+        check_finite(record.weights, method.name, "loss weight")
     total.backward(retain_graph=retain_graph)
 
 
-def _aggregator(stacked, method, shared, others, representation, record, generator, retain_graph):
+def _aggregator(
+    stacked, method, shared, others, representation, record, generator, retain_graph, rows
+):
+    if method.observes_losses:
+        method.observe(stacked.detach())
     transformed = method.transform_losses(stacked)
+    if transformed is not stacked:
+        rows = list(transformed)
     if method.gradient_of == "representation":
         if representation is None:
             raise ValueError(
@@ -150,11 +202,16 @@ def _aggregator(stacked, method, shared, others, representation, record, generat
             )
         parts = _representation_parts(method, representation)
         if method.name in PER_TENSOR_METHODS:
-            jacs = [_jacobian(transformed, [part]) for part in parts]
-            directions = [method(j, generator=generator) for j in jacs]
+            jacs = [_jacobian(rows, [part]) for part in parts]
+            directions = [
+                method.aggregate_at(j, part, generator) for j, part in zip(jacs, parts, strict=True)
+            ]
             jac = torch.cat(jacs, dim=1)
+        elif len(parts) == 1:
+            jac = _jacobian(rows, parts)
+            directions = [method.aggregate_at(jac, parts[0], generator)]
         else:
-            jac = _jacobian(transformed, parts)
+            jac = _jacobian(rows, parts)
             directions = _unflatten(method(jac, generator=generator), parts)
         torch.autograd.backward(
             parts,
@@ -163,7 +220,7 @@ def _aggregator(stacked, method, shared, others, representation, record, generat
             retain_graph=True,
         )
     else:
-        jac = _jacobian(transformed, shared)
+        jac = _jacobian(rows, shared)
         direction = method(jac, generator=generator)
         saved = [p.grad for p in shared]
         _heads(transformed, shared, others, retain_graph)
@@ -188,7 +245,7 @@ def _representation_parts(method: Method, representation: Representation) -> lis
     return parts
 
 
-def _jacobian(losses: Tensor, params: list[Tensor]) -> Tensor:
+def _jacobian(losses: list[Tensor], params: list[Tensor]) -> Tensor:
     from mtl.gradients import jacobian
 
     return jacobian(list(losses), params, retain_graph=True)

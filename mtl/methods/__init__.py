@@ -15,14 +15,24 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mtl.methods import aggregators, optimizer_level, transformed, weightings
+from mtl.methods import (
+    aggregators,
+    balancing,
+    optimizer_level,
+    projections,
+    stochastic,
+    transformed,
+    weightings,
+)
 from mtl.methods.base import (
     KINDS,
     Aggregator,
     Method,
+    NonFiniteError,
     OptimizerLevel,
     SolverError,
     Weighting,
+    check_finite,
     check_jacobian,
 )
 from mtl.methods.interop import TORCHJD_VERSION, torchjd_aggregator
@@ -35,13 +45,15 @@ def aggregate(
     name: str, jacobian: Tensor, *, generator: torch.Generator | None = None, **hyperparameters: Any
 ) -> Tensor:
     """Map a (T, P) (or (..., T, P)) Jacobian to a (P,) (or (..., P)) direction with method
-    ``name``. Stateful methods (GradVac, DB-MTL, IMTL, ...) need the object API
-    (:func:`get`); loss-level methods other than constant weightings raise.
+    ``name``. Stateful methods (GradVac, DB-MTL, IMTL, MoCo, ...) raise here: they need the
+    object API (:func:`get`, then one call per step); so do loss-level methods other than
+    constant weightings. A non-finite row raises :class:`NonFiniteError` naming the task.
     """
     cls = method_class(name)
     method = cls(**hyperparameters)
     if isinstance(method, weightings.ConstantWeighting):
         check_jacobian(jacobian, name)
+        check_finite(jacobian, name)
         return method.aggregate_jacobian(jacobian)[0]
     if not isinstance(method, Aggregator):
         raise ValueError(
@@ -64,15 +76,19 @@ __all__ = [
     "TORCHJD_VERSION",
     "Aggregator",
     "Method",
+    "NonFiniteError",
     "OptimizerLevel",
     "SolverError",
     "Weighting",
     "aggregate",
     "aggregators",
+    "balancing",
     "get",
     "method_class",
     "optimizer_level",
+    "projections",
     "register",
+    "stochastic",
     "torchjd_aggregator",
     "transformed",
     "weightings",

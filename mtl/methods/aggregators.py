@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mtl.methods.base import Aggregator, rowwise
+from mtl.methods.base import Aggregator, check_finite, rowwise
 from mtl.methods.registry import register
 from mtl.methods.solvers import cagrad_weights, min_norm_weights, nash_weights
 
@@ -65,7 +65,9 @@ class CAGrad(Aggregator):
     """CAGrad (Liu et al. 2021), LibMTL form with ``c = 0.5``, ``rescale = 1``:
     ``w = argmin_{simplex} w^T G 1/T + c||g_0|| ||J^T w||``, ``g_w = J^T w``,
     ``d = (g_0 + c||g_0|| g_w / ||g_w||) / (1 + c^2)`` with ``g_0`` the *mean* gradient
-    (``rescale`` 0: no division, 2: ``/(1 + c)``). Solver failure raises SolverError.
+    (``rescale`` 0: no division, 2: ``/(1 + c)``). The same optimum is found through the primal
+    (:func:`~mtl.methods.solvers.cagrad_weights`), with a duality-gap check; failure raises
+    SolverError.
     """
 
     defaults: ClassVar[dict[str, Any]] = {"c": 0.5, "rescale": 1}
@@ -82,12 +84,8 @@ class CAGrad(Aggregator):
 
         def one(j: Tensor) -> tuple[Tensor, Tensor]:
             t = j.shape[0]
-            gram = _gramian_np(j)
-            w = cagrad_weights(gram, c)
-            g0_norm = float(np.sqrt(max(gram.mean(), 0.0)))
-            gw_norm = float(np.sqrt(max(w @ gram @ w, 0.0)))
-            lam = c * g0_norm / gw_norm if gw_norm > 0 else 0.0
-            total = np.full(t, 1.0 / t) + lam * w
+            u, radius = cagrad_weights(_gramian_np(j), c)
+            total = np.full(t, 1.0 / t) + radius * u
             total = total / {0: 1.0, 1: 1.0 + c**2, 2: 1.0 + c}[rescale]
             return _combine(total, j)
 
@@ -98,21 +96,26 @@ class CAGrad(Aggregator):
 @register("imtl-g")
 class IMTLG(Aggregator):
     """IMTL-G (Liu et al. 2021): ``d = sum_t a_t g_t`` with ``sum_t a_t = 1`` and equal
-    projections ``d . u_t`` on the unit vectors ``u_t = g_t/||g_t||``:
-    ``a_{2:T} = g_1 U^T (D U^T)^+`` with ``D = g_1 - g_{2:T}``, ``U = u_1 - u_{2:T}``.
-    LibMTL inverts ``D U^T``; here the pseudo-inverse keeps collinear and rank-deficient inputs
-    finite (it equals the inverse where that exists). A zero gradient has ``u_t = 0``.
+    projections ``d . u_t`` on the unit vectors ``u_t = g_t/||g_t||``. With the cosine matrix
+    ``C = U U^T`` this is ``a ∝ diag(1/||g_t||) C^+ 1`` (``U d ∝ U U^T C^{-1} 1 = 1``), the same
+    direction as LibMTL's ``a_{2:T} = g_1 U^T (D U^T)^{-1}`` where that inverse exists. The
+    pseudo-inverse of the well-scaled C keeps rank-deficient inputs (T > rank J, duplicate or
+    dependent gradients) on the least-squares equal-projection direction instead of LibMTL's
+    singular solve, and zero task gradients get weight 0 (the others keep equal projections);
+    all-zero J gives d = 0.
     """
 
     def aggregate(self, jacobian: Tensor, generator: torch.Generator | None) -> Tensor:
-        norms = jacobian.norm(dim=-1, keepdim=True)
-        units = torch.where(norms > 0, jacobian / torch.where(norms > 0, norms, 1), 0)
-        d = jacobian[..., :1, :] - jacobian[..., 1:, :]
-        u = units[..., :1, :] - units[..., 1:, :]
-        rhs = jacobian[..., :1, :] @ u.transpose(-1, -2)  # (..., 1, T-1)
-        alpha = rhs @ torch.linalg.pinv(d @ u.transpose(-1, -2))
-        alpha = alpha.squeeze(-2)
-        weights = torch.cat([1 - alpha.sum(-1, keepdim=True), alpha], dim=-1)
+        norms = jacobian.norm(dim=-1)
+        nonzero = norms > 0
+        safe = torch.where(nonzero, norms, 1)
+        units = jacobian / safe.unsqueeze(-1) * nonzero.unsqueeze(-1)
+        cosines = units @ units.transpose(-1, -2)
+        ones = nonzero.to(jacobian.dtype).unsqueeze(-1)
+        b = (torch.linalg.pinv(cosines, hermitian=True) @ ones).squeeze(-1) * nonzero
+        raw = b / safe
+        total = raw.sum(-1, keepdim=True)
+        weights = torch.where(total != 0, raw / torch.where(total != 0, total, 1), 0)
         self.last_weights = weights
         return (weights.unsqueeze(-2) @ jacobian).squeeze(-2)
 
@@ -181,9 +184,11 @@ class AlignedMTL(Aggregator):
 
 @register("nash-mtl")
 class NashMTL(Aggregator):
-    """Nash-MTL (Navon et al. 2022): ``d = J^T w`` with ``w > 0`` solving ``N w = 1/w`` for the
-    Gramian normalised by its Frobenius norm, ``N = G/||G||_F`` (as LibMTL). Solved exactly by
-    Newton's method (:func:`~mtl.methods.solvers.nash_weights`), not by cvxpy's CCCP sequence;
+    """Nash-MTL (Navon et al. 2022): ``d = J^T w`` with ``w > 0`` solving ``w ⊙ (G w) = 1`` on
+    the raw Gramian, the bargaining solution of the original code, LibMTL and TorchJD (LibMTL
+    divides G by ``||G||_F`` and multiplies it back inside its constraint). Then
+    ``||d||^2 = w^T G w = T`` and d is unchanged when a task's gradient is scaled. Solved exactly
+    by Newton's method (:func:`~mtl.methods.solvers.nash_weights`), not by cvxpy's CCCP sequence;
     no solution (e.g. opposite gradients) raises SolverError instead of LibMTL's silent reuse of
     the previous weights. ``update_weights_every`` reuses the weights between solves (state).
     Gradient clipping (LibMTL's ``max_norm=1``) is :func:`mtl.backward`'s explicit option.
@@ -213,42 +218,74 @@ class NashMTL(Aggregator):
 
 @register("graddrop")
 class GradDrop(Aggregator):
-    """GradDrop (Chen et al. 2020), LibMTL form with ``leak = 0``: per coordinate, the sign
-    purity ``P = (1 + sum_t g_t / sum_t |g_t|)/2``; with ``U ~ Uniform(0, 1)`` keep the positive
-    entries where ``P > U`` and the negative ones where ``P < U``; ``d = sum_t (leak + (1 - leak)
-    M_t) g_t``. LibMTL applies it to the gradients w.r.t. the representation (per element, batch
-    included): that is what :func:`mtl.backward` passes. Random: ``generator=``.
+    """GradDrop (Chen et al. 2020) with ``leak = 0``, the rule of the authors' code (lingvo's
+    ``GradDropLayer``, ``marginalize_batch_dim=True``) and of LibMTL: for a representation A of
+    shape (B, F...), the signal of task t is ``s_t = sum_batch sign(A) ⊙ dL_t/dA`` (one value per
+    feature, shared across the batch); the purity ``P = (1 + sum_t s_t / sum_t |s_t|)/2``;
+    with ``U ~ Uniform(0, 1)`` per feature, task t keeps its gradient at a feature where
+    ``P > U`` and ``s_t > 0`` or ``P < U`` and ``s_t < 0``; ``d = sum_t (leak + (1 - leak) M_t)
+    dL_t/dA``. ``marginalize_batch=False`` decides per element instead (the authors' option).
+    Through :func:`mtl.backward` it gets the representation; ``aggregate(J)`` on a (T, P)
+    Jacobian is the per-element rule with ``sign(A) = 1``. The authors' optional rescaling
+    (``keep_gradnorm_constant``) is not applied. Random: ``generator=``.
     """
 
-    defaults: ClassVar[dict[str, Any]] = {"leak": 0.0}
+    defaults: ClassVar[dict[str, Any]] = {"leak": 0.0, "marginalize_batch": True}
     gradient_of: ClassVar[str] = "representation"
 
     def aggregate(self, jacobian: Tensor, generator: torch.Generator | None) -> Tensor:
+        return self._drop(jacobian, jacobian, -2, generator)
+
+    def aggregate_at(
+        self, jacobian: Tensor, representation: Tensor, generator: torch.Generator | None
+    ) -> Tensor:
+        check_finite(jacobian, self.name)
+        t = jacobian.shape[0]
+        grads = jacobian.reshape(t, *representation.shape)
+        signal = grads * representation.detach().sign()
+        if self.hp["marginalize_batch"] and representation.dim() > 1:
+            signal = signal.sum(1, keepdim=True)
+        return self._drop(grads, signal, 0, generator).reshape(-1)
+
+    def _drop(
+        self, grads: Tensor, signal: Tensor, axis: int, generator: torch.Generator | None
+    ) -> Tensor:
+        """``sum_t (leak + (1 - leak) M_t) grads_t``, masks drawn from ``signal`` (tasks on
+        ``axis``; ``signal`` broadcasts against ``grads``)."""
         leak = float(self.hp["leak"])
-        total = jacobian.abs().sum(-2)
-        purity = 0.5 * (1 + jacobian.sum(-2) / torch.where(total > 0, total, 1))
-        u = torch.rand(purity.shape, generator=generator, dtype=jacobian.dtype).to(jacobian.device)
-        keep = (purity > u).unsqueeze(-2) & (jacobian > 0) | (purity < u).unsqueeze(-2) & (
-            jacobian < 0
+        total = signal.abs().sum(axis)
+        purity = 0.5 * (1 + signal.sum(axis) / torch.where(total > 0, total, 1))
+        u = torch.rand(purity.shape, generator=generator, dtype=grads.dtype).to(grads.device)
+        keep = (purity > u).unsqueeze(axis) & (signal > 0) | (purity < u).unsqueeze(axis) & (
+            signal < 0
         )
         self.last_weights = None
-        return (jacobian * (leak + (1 - leak) * keep.to(jacobian.dtype))).sum(-2)
+        return (grads * (leak + (1 - leak) * keep.to(grads.dtype))).sum(axis)
 
 
 @register("gradvac")
 class GradVac(Aggregator):
-    """Gradient Vaccine (Wang et al. 2021), LibMTL form (``beta = 0.5``, whole model): for each
-    task i and, in random order, each j != i with ``rho_ij = cos(g_i^pc, g_j) < phi_ij``:
+    """Gradient Vaccine (Wang et al. 2021), ``beta = 0.5``, whole model: for each task i and, in
+    random order, each j != i with ``rho_ij = cos(g_i^pc, g_j) < phi_ij``:
     ``g_i^pc += g_j ||g_i^pc|| (phi sqrt(1 - rho^2) - rho sqrt(1 - phi^2)) /
     (||g_j|| sqrt(1 - phi^2))``; then ``phi_ij <- (1 - beta) phi_ij + beta rho_ij`` (EMA state,
     starting at 0, where the first step is PCGrad). ``d = sum_i g_i^pc``. One (T, P) at a time.
+    ``target_update="always"`` (default) moves the EMA at every pair, as the paper's algorithm,
+    LibMTL ``main`` and TorchJD do; ``"on_violation"`` only when ``rho_ij < phi_ij``, as LibMTL
+    1.1.5 does (there, from ``phi = 0``, a pair whose cosine stays >= 0 never moves its target).
+    LibMTL's ``+1e-8`` in the denominators is dropped; zero gradients are skipped.
     """
 
-    defaults: ClassVar[dict[str, Any]] = {"beta": 0.5}
+    defaults: ClassVar[dict[str, Any]] = {"beta": 0.5, "target_update": "always"}
     stateful: ClassVar[bool] = True
 
     def __init__(self, **hp: Any) -> None:
         super().__init__(**hp)
+        if self.hp["target_update"] not in ("always", "on_violation"):
+            raise ValueError(
+                "gradvac: target_update must be 'always' or 'on_violation', got "
+                f"{self.hp['target_update']!r}"
+            )
         self.targets: Tensor | None = None
 
     def reset(self) -> None:
@@ -259,6 +296,7 @@ class GradVac(Aggregator):
         if jacobian.dim() != 2:
             raise ValueError("gradvac is stateful: pass one (T, P) Jacobian per step")
         t, beta = jacobian.shape[0], float(self.hp["beta"])
+        always = self.hp["target_update"] == "always"
         if self.targets is None or self.targets.shape[0] != t:
             self.targets = torch.zeros(t, t, dtype=jacobian.dtype, device=jacobian.device)
         # In Gramian space (g_i^pc = coef[i] @ J, so every dot product is coef[i] @ G @ ...):
@@ -275,13 +313,15 @@ class GradVac(Aggregator):
                 if pc_norm == 0 or norms[k] == 0:
                     continue
                 rho = float(np.clip((coef[i] @ gram[:, k]) / (pc_norm * norms[k]), -1.0, 1.0))
-                if rho < phi[i, k]:
+                violated = rho < phi[i, k]
+                if violated:
                     coef[i, k] += (
                         pc_norm
                         * (phi[i, k] * np.sqrt(1 - rho**2) - rho * np.sqrt(1 - phi[i, k] ** 2))
                         / (norms[k] * np.sqrt(1 - phi[i, k] ** 2))
                     )
-                phi[i, k] = (1 - beta) * phi[i, k] + beta * rho
+                if always or violated:
+                    phi[i, k] = (1 - beta) * phi[i, k] + beta * rho
         self.targets = torch.as_tensor(phi, dtype=self.targets.dtype, device=jacobian.device)
         direction, self.last_weights = _combine(coef.sum(0), jacobian)
         return direction

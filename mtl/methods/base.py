@@ -24,6 +24,20 @@ class SolverError(RuntimeError):
     """An inner solver (CAGrad, MGDA, Nash-MTL) failed; the step is not silently degraded."""
 
 
+class NonFiniteError(ValueError):
+    """A task loss or task gradient is NaN or infinite; ``tasks`` are the indices of the
+    affected tasks and ``task`` the first (None: unknown).
+
+    Raised before any method sees the value, so no method turns it into a silent zero or NaN
+    update; a trainer catches it to end the run in a ``failed`` state.
+    """
+
+    def __init__(self, message: str, tasks: tuple[int, ...] = ()) -> None:
+        super().__init__(message)
+        self.tasks = tasks
+        self.task = tasks[0] if tasks else None
+
+
 class Method(torch.nn.Module):
     """A named MTL method with validated hyperparameters ``self.hp``."""
 
@@ -34,6 +48,8 @@ class Method(torch.nn.Module):
     stateful: ClassVar[bool] = False
     #: Which gradients an aggregator consumes: ``"shared"`` parameters or the ``"representation"``.
     gradient_of: ClassVar[str] = "shared"
+    #: Whether :func:`mtl.backward` must hand the step's losses to ``observe(losses)`` first.
+    observes_losses: ClassVar[bool] = False
 
     def __init__(self, **hyperparameters: Any) -> None:
         super().__init__()
@@ -99,7 +115,18 @@ class Aggregator(Method):
 
     def forward(self, jacobian: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         check_jacobian(jacobian, self.name)
+        check_finite(jacobian, self.name)
         return self.aggregate(jacobian, generator)
+
+    def observe(self, losses: Tensor) -> None:
+        """Receive the step's (T,) losses before ``forward`` (when ``observes_losses``)."""
+
+    def aggregate_at(
+        self, jacobian: Tensor, representation: Tensor, generator: torch.Generator | None
+    ) -> Tensor:
+        """The direction for gradients w.r.t. ``representation`` (a (T, R) Jacobian, R its
+        elements); the default ignores the representation's values."""
+        return self(jacobian, generator=generator)
 
     def aggregate(self, jacobian: Tensor, generator: torch.Generator | None) -> Tensor:
         raise NotImplementedError
@@ -144,6 +171,22 @@ def check_jacobian(jacobian: Tensor, name: str) -> None:
         )
 
 
+def check_finite(values: Tensor, name: str, what: str = "gradient") -> None:
+    """Raise :class:`NonFiniteError` naming the tasks whose row (or entry) is not finite."""
+    finite = torch.isfinite(values)
+    if bool(finite.all()):
+        return
+    rows = finite if values.dim() == 1 else finite.all(-1)
+    bad = (~rows).reshape(-1, rows.shape[-1]).any(0)
+    tasks = tuple(int(t) for t in bad.nonzero().reshape(-1))
+    listed = ", ".join(map(str, tasks))
+    raise NonFiniteError(
+        f"{name}: the {what} of task {listed} is not finite (NaN or inf); lower the learning "
+        "rate, check that task's loss and data, or clip its loss",
+        tasks,
+    )
+
+
 def rowwise(fn: Callable[[Tensor], tuple[Tensor, Tensor | None]], jacobian: Tensor):
     """Apply a (T, P) -> (direction, weights) function over the leading batch dimensions."""
     if jacobian.dim() == 2:
@@ -159,8 +202,25 @@ def rowwise(fn: Callable[[Tensor], tuple[Tensor, Tensor | None]], jacobian: Tens
 
 
 def task_count(hp: dict[str, Any], name: str) -> int:
-    """The ``tasks`` hyperparameter of a method that keeps per-task state (an int >= 1)."""
+    """The ``tasks`` hyperparameter of a method with learned per-task parameters (an int >= 1).
+
+    These methods need T when built, before the first step, because the training optimizer must
+    be given their parameters (``method.parameters()``) when it is created.
+    """
     tasks = hp["tasks"]
     if not isinstance(tasks, int) or tasks < 1:
-        raise ValueError(f"{name} keeps per-task state: pass tasks=T (an int >= 1), got {tasks!r}")
+        raise ValueError(
+            f"{name} learns one parameter per task, which the training optimizer must receive "
+            f"when it is built: pass tasks=T (an int >= 1), got {tasks!r}"
+        )
+    return tasks
+
+
+def check_tasks(known: int | None, tasks: int, name: str) -> int:
+    """The task count of a stateful method: inferred at the first call, then fixed."""
+    if known is not None and known != tasks:
+        raise ValueError(
+            f"{name} keeps per-task state for {known} tasks but got {tasks}; build a new method "
+            "(or call reset()) for another task count"
+        )
     return tasks

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from mtl.methods.aggregators import IMTLG
-from mtl.methods.base import Aggregator, task_count
+from mtl.methods.base import Aggregator, check_tasks, task_count
 from mtl.methods.registry import register
 
 
@@ -40,7 +40,8 @@ class IMTL(IMTLG):
 @register("db-mtl")
 class DBMTL(Aggregator):
     """DB-MTL (Lin et al. 2023), LibMTL form: gradients of ``log(L_t + 1e-8)``, an EMA buffer
-    ``b <- g + beta/k^sigma (b - g)`` (``b = g`` at step k = 1; ``beta = 0.9``, ``sigma = 0``),
+    ``b <- g + beta/k^sigma (b - g)`` starting at ``b = 0`` as the authors' code does (so
+    ``b = (1 - beta) g`` at step k = 1; ``beta = 0.9``, ``sigma = 0``),
     then every task is rescaled to the largest norm: ``d = sum_t (max_s ||b_s|| / ||b_t||) b_t``
     (``+1e-8`` in the divisor as LibMTL). One (T, P) Jacobian per step.
     """
@@ -61,10 +62,10 @@ class DBMTL(Aggregator):
             raise ValueError("db-mtl is stateful: pass one (T, P) Jacobian per step")
         self.steps += 1
         if self.buffer is None:
-            self.buffer = jacobian.detach().clone()
-        else:
-            rate = self.hp["beta"] / self.steps ** self.hp["beta_sigma"]
-            self.buffer = jacobian + rate * (self.buffer - jacobian)
+            self.buffer = torch.zeros_like(jacobian)
+        check_tasks(self.buffer.shape[0], jacobian.shape[0], self.name)
+        rate = self.hp["beta"] / self.steps ** self.hp["beta_sigma"]
+        self.buffer = jacobian + rate * (self.buffer - jacobian)
         norms = self.buffer.norm(dim=-1)
         alpha = norms.max() / (norms + 1e-8)
         self.last_weights = alpha

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from mtl.methods.base import Weighting, task_count
+from mtl.methods.base import Weighting, check_tasks, task_count
 from mtl.methods.registry import register
 
 
@@ -160,8 +160,8 @@ class FAMO(Weighting):
     After the optimizer step, call ``update(new_losses)`` with the losses of a second forward on
     the same batch: ``xi`` takes one Adam step (``w_lr``, weight decay ``gamma``) along
     ``dz/dxi^T (log D_old - log D_new)``. The logits live in the method, not in the training
-    optimizer. (FAMO's own code clips the shared gradient at 1: :func:`mtl.backward`'s
-    ``max_norm``.)
+    optimizer; T is taken from the first call unless ``tasks`` is given. (FAMO's own code clips
+    the shared gradient at 1: :func:`mtl.backward`'s ``max_norm``.)
     """
 
     defaults: ClassVar[dict[str, Any]] = {
@@ -174,12 +174,17 @@ class FAMO(Weighting):
 
     def __init__(self, **hp: Any) -> None:
         super().__init__(**hp)
-        tasks = task_count(self.hp, "famo")
+        self.logits: Tensor | None = None
+        if self.hp["tasks"] is not None:
+            self._start(task_count(self.hp, "famo"))
+        self._previous: Tensor | None = None
+
+    def _start(self, tasks: int) -> None:
+        """Zero logits and their Adam state for ``tasks`` tasks (at the first call unless given)."""
         self.logits = torch.zeros(tasks, requires_grad=True)
         self._opt = torch.optim.Adam(
             [self.logits], lr=self.hp["w_lr"], weight_decay=self.hp["gamma"]
         )
-        self._previous: Tensor | None = None
 
     def _gap(self, losses: Tensor) -> Tensor:
         gap = losses - self.hp["min_loss"] + 1e-8
@@ -188,6 +193,9 @@ class FAMO(Weighting):
         return gap
 
     def forward(self, losses: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        if self.logits is None:
+            self._start(losses.shape[-1])
+        check_tasks(self.logits.shape[0], losses.shape[-1], "famo")
         z = torch.softmax(self.logits.detach(), -1).to(losses.dtype)
         gap = self._gap(losses)
         c = (z / gap.detach()).sum()
@@ -206,6 +214,48 @@ class FAMO(Weighting):
         self.logits.grad = grad
         self._opt.step()
         self._previous = None
+
+
+@register("stch")
+class STCH(Weighting):
+    """Smooth Tchebycheff scalarisation (Lin et al. 2024), LibMTL form (mu = 1, warm-up of 4
+    epochs): before epoch ``warmup_epoch`` the loss is ``sum_t log L_t``; during it, the same,
+    while the mean losses are recorded as the nadir point ``z``; afterwards
+    ``L = T mu log sum_t exp(log(L_t/z_t)/mu)`` (LibMTL subtracts the detached max inside the
+    exponent, a constant that changes no gradient). Call ``end_epoch()`` after each epoch
+    (``mtl.backward`` calls ``observe``); without epoch boundaries it stays in the warm-up.
+    """
+
+    defaults: ClassVar[dict[str, Any]] = {"mu": 1.0, "warmup_epoch": 4}
+    stateful: ClassVar[bool] = True
+
+    def __init__(self, **hp: Any) -> None:
+        super().__init__(**hp)
+        self.epoch = 0
+        self.nadir: Tensor | None = None
+        self._sum: Tensor | None = None
+        self._count = 0
+
+    def observe(self, losses: Tensor) -> None:
+        if self.epoch == self.hp["warmup_epoch"]:
+            values = losses.detach().to(torch.float64).cpu()
+            self._sum = values if self._sum is None else self._sum + values
+            self._count += 1
+
+    def end_epoch(self) -> None:
+        if self.epoch == self.hp["warmup_epoch"]:
+            if not self._count:
+                raise ValueError("stch.end_epoch(): no losses were observed in the nadir epoch")
+            self.nadir = self._sum / self._count
+        self.epoch += 1
+
+    def forward(self, losses: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        _positive(losses, self.name)
+        if self.nadir is None:
+            return torch.log(losses + 1e-20).sum(-1)
+        mu = float(self.hp["mu"])
+        ratios = torch.log(losses / self.nadir.to(losses) + 1e-20)
+        return losses.shape[-1] * mu * torch.logsumexp(ratios / mu, -1)
 
 
 def _positive(losses: Tensor, name: str) -> None:

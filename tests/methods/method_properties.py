@@ -39,12 +39,26 @@ DECLARED: dict[str, dict] = {
         "hard": "finite",
     },
     "nash-mtl": {
-        "scale": "direction",
+        "scale": "output",
         "nonconflicting": True,
         "permutation": "exact",
         "hard": "raises",
     },
     "graddrop": {"scale": None, "nonconflicting": False, "permutation": "exact", "hard": "finite"},
+    "upgrad": {"scale": None, "nonconflicting": True, "permutation": "exact", "hard": "finite"},
+    "dualproj": {"scale": None, "nonconflicting": True, "permutation": "exact", "hard": "finite"},
+    "config": {
+        "scale": "direction",
+        "nonconflicting": True,
+        "permutation": "exact",
+        "hard": "finite",
+    },
+    "fairgrad": {
+        "scale": "output",
+        "nonconflicting": True,
+        "permutation": "exact",
+        "hard": "raises",
+    },
 }
 
 

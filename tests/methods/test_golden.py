@@ -61,8 +61,20 @@ def test_aligned_mtl_orthogonal():
 
 
 def test_nash_mtl_orthogonal():
-    # N = diag(4, 9)/sqrt(97): w_t = 1/sqrt(N_tt), d = (2 w1, 3 w2) = 97^(1/4) (1, 1).
-    torch.testing.assert_close(agg("nash-mtl", t([2, 0], [0, 3])), 97**0.25 * t(1, 1))
+    # w ⊙ (G w) = 1 with G = diag(4, 9): w = (1/2, 1/3), d = (2 w1, 3 w2) = (1, 1), ||d||^2 = T.
+    torch.testing.assert_close(agg("nash-mtl", t([2, 0], [0, 3])), t(1, 1))
+
+
+def test_nash_mtl_solves_the_raw_bargaining_equation():
+    jac = (
+        torch.randn(3, 7, generator=torch.Generator().manual_seed(5), dtype=D)
+        * t(1, 1e3, 1e-2)[:, None]
+    )
+    method = mtl.methods.get("nash-mtl")
+    d = method(jac)
+    w = method.last_weights
+    torch.testing.assert_close(w * (jac @ jac.T @ w), torch.ones(3, dtype=D))
+    assert float(d @ d) == pytest.approx(3.0)
 
 
 def test_cagrad_against_the_primal_by_brute_force():
@@ -90,10 +102,28 @@ def test_graddrop_keeps_positive_with_probability_of_the_purity():
     assert float((d == 3).to(D).mean()) == pytest.approx(0.75, abs=0.015)
 
 
-def test_db_mtl_first_step_equalises_norms():
-    # log-loss gradients (3, 0) and (0, 4): both rescaled to norm 4.
+def test_db_mtl_buffer_starts_at_zero():
+    # b_1 = (1 - 0.9) g = (0.3, 0), (0, 0.4): both rescaled to norm 0.4; then b_2 = 0.19 g.
     method = mtl.methods.get("db-mtl")
-    torch.testing.assert_close(method(t([3, 0], [0, 4])), t(4, 4), rtol=1e-7, atol=0)
+    torch.testing.assert_close(method(t([3, 0], [0, 4])), t(0.4, 0.4), rtol=1e-6, atol=0)
+    torch.testing.assert_close(method(t([3, 0], [0, 4])), t(0.76, 0.76), rtol=1e-6, atol=0)
+
+
+def test_graddrop_mask_is_per_feature_from_the_batch_signal():
+    # rep (B=2, F=1) = (1, -2); task gradients w.r.t. rep: t1 (1, 1), t2 (-3, 1).
+    # signals sum_b sign(rep) g: t1 1 - 1 = 0, t2 -3 - 1 = -4 -> purity 0: only t2 is kept, on
+    # the whole batch column, whatever U is.
+    method = mtl.methods.get("graddrop")
+    rep = t([1.0], [-2.0])
+    jac = t([1, 1], [-3, 1])
+    for seed in range(5):
+        d = method.aggregate_at(jac, rep, torch.Generator().manual_seed(seed))
+        torch.testing.assert_close(d, t(-3, 1))
+    per_element = mtl.methods.get("graddrop", marginalize_batch=False)
+    assert {
+        tuple(per_element.aggregate_at(jac, rep, torch.Generator().manual_seed(s)).tolist())
+        for s in range(40)
+    } != {(-3.0, 1.0)}
 
 
 def test_weights_of_loss_weightings():

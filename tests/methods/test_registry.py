@@ -10,9 +10,9 @@ import mtl.methods
 
 
 def test_every_name_builds_with_its_kind():
-    needs_tasks = {"uw", "famo", "imtl"}
     for name in mtl.methods.NAMES:
-        method = mtl.methods.get(name, **({"tasks": 3} if name in needs_tasks else {}))
+        needs_tasks = "tasks" in mtl.methods.method_class(name).defaults
+        method = mtl.methods.get(name, **({"tasks": 3} if needs_tasks else {}))
         assert method.name == name and method.kind in mtl.methods.KINDS
 
 
@@ -29,7 +29,7 @@ def test_unknown_hyperparameter_lists_valid_ones():
 def test_defaults_are_libmtl():
     assert mtl.methods.get("cagrad").hp == {"c": 0.5, "rescale": 1}
     assert mtl.methods.get("uw", tasks=2).log_scales.tolist() == [-0.5, -0.5]
-    assert mtl.methods.get("gradvac").hp == {"beta": 0.5}
+    assert mtl.methods.get("gradvac").hp == {"beta": 0.5, "target_update": "always"}
     assert mtl.methods.get("db-mtl").hp == {"beta": 0.9, "beta_sigma": 0.0}
 
 
