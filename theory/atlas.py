@@ -50,10 +50,15 @@ def cell(config: Config, kind: str) -> Cell:
         return Cell("holds", "proven: updates unchanged")
     if _eps_applies(config, kind) and prove(config, kind, eps_over_scale).holds:
         return Cell("holds-within-bound", "proven: equals the unscaled run with eps/alpha")
-    found = counterexample(config, kind)
+    found = None
+    if "eps" in config.hp:  # at eps = 0 first: then what differs is not eps
+        found = counterexample(config.with_hp(eps=0), kind)
+        reason = "counterexample with eps = 0 (the difference is not eps) at step"
+    if found is None:
+        found, reason = counterexample(config, kind), "counterexample at step"
     if found is None:
         raise RuntimeError(f"atlas cell {config.label} x {kind}: neither proven nor refuted")
-    return Cell("fails", f"counterexample at step {found['step']}", found)
+    return Cell("fails", f"{reason} {found['step']}", found)
 
 
 @lru_cache(maxsize=1)

@@ -69,3 +69,14 @@ def test_text_output_and_files(tmp_path, capsys):
 def test_unknown_option_exits_with_usage():
     with pytest.raises(SystemExit):
         cli.main(["--bogus"])
+
+
+def test_adam_l2_counterexample_is_isolated_from_eps(payload):
+    """The counterexample runs at eps = 0: what differs is the L2 term, by far more than
+    rounding (the step-1 updates agree, lr sign(g), and the difference appears later)."""
+    for kind in ("common-scale", "head-per-task-scale"):
+        cell = payload["atlas"]["cells"]["Adam+L2"][kind]
+        assert "eps = 0" in cell["reason"]
+        assert cell["counterexample"]["step"] > 1
+        cx = cell["counterexample"]
+        assert abs(cx["update_scaled"] - cx["update_reference"]) > 1e-6

@@ -40,6 +40,10 @@ EXPECTED = {
     "adam.eps.head.deviation-bound": "holds-within-bound",
     "adam-l2.head.per-task-scale": "fails",
     "adamw.head.per-task-scale": "holds",
+    "adam.head.time-varying-scale": "fails",
+    "signsgd.head.time-varying-scale": "holds",
+    "signum.head.time-varying-scale": "fails",
+    "adam-beta0.head.time-varying-scale": "holds",
 }
 
 
