@@ -1,7 +1,7 @@
 """``mtlp theory``: the statements with their verdicts, and the atlas.
 
 ``--json`` prints ``{"statements": [...], "atlas": {...}}``; ``--out DIR`` also writes that
-JSON as ``theory.json``, and the atlas as ``atlas.md`` and ``atlas.tex``.
+JSON as ``theory.json``, and the atlas as ``atlas.md``, ``atlas.tex`` and ``atlas.html``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="mtlp theory", description="Derivations of loss-scale invariance, as code."
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--out", type=Path, help="also write theory.json, atlas.md, atlas.tex here")
+    parser.add_argument(
+        "--out", type=Path, help="also write theory.json, atlas.md, atlas.tex, atlas.html here"
+    )
     return parser
 
 

@@ -144,11 +144,17 @@ def _degree(scaled: Expr, ref: Expr, scale: Expr) -> int | None:
 
 
 def prove(
-    config: Config, kind: str, reference: ReferenceMap | None = None, deep: bool = False
+    config: Config,
+    kind: str,
+    reference: ReferenceMap | None = None,
+    deep: bool = False,
+    steps: int = S.STEPS,
 ) -> Proof:
     """Try to prove that the scaled run's updates equal the reference run's, for every step
-    (``deep``: let ``sympy.simplify`` try what the targeted reduction leaves)."""
+    (``deep``: let ``sympy.simplify`` try what the targeted reduction leaves). ``steps``
+    unrolled steps (at least 1: the base case from the zero state) precede the induction."""
     scales, grads, hps, refs = _runs(config, kind, reference)
+    grads = tuple(seq[:steps] for seq in grads)
     scaled_grads = [[a * g for g in seq] for a, seq in zip(scales, grads, strict=True)]
     upd_a, states_a = unroll(config, scaled_grads, hps, S.P0)
     upd_1, states_1 = unroll(config, grads, refs, S.P0)

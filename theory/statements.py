@@ -67,8 +67,10 @@ def _verdict(
     return Statement(sid, claim, "fails", assumptions, proof.unrolled, found)
 
 
-def _compare(sid, claim, assumptions, config, kind, reference=None, instance=None) -> Statement:
-    proof = prove(config, kind, reference)
+def _compare(
+    sid, claim, assumptions, config, kind, reference=None, instance=None, steps=S.STEPS
+) -> Statement:
+    proof = prove(config, kind, reference, steps=steps)
     return _verdict(sid, claim, assumptions, proof, config, kind, reference, instance)
 
 
@@ -504,6 +506,64 @@ def adamw() -> Statement:
     )
 
 
+# --- j. weight decay as an equivalence; Adagrad's initial accumulator ---------------------
+
+WD_ASSUMPTIONS = (GIVEN, CONSTANT, "coupled L2 weight decay lambda > 0", ZERO_INIT, ELEMENTWISE)
+
+
+def sgd_l2_equivalence() -> Statement:
+    return _compare(
+        "sgd-momentum-l2.head.loss-scale-is-lr-and-wd",
+        "SGD+momentum with coupled L2: loss alpha_t L_t gives the head update of SGD with "
+        "(alpha_t lr, lambda / alpha_t) on L_t.",
+        WD_ASSUMPTIONS,
+        C.SGD_MOMENTUM.with_hp(weight_decay=S.WD),
+        "head-per-task-scale",
+        C.lr_times_scale_wd_over_scale,
+    )
+
+
+def adam_l2_equivalence() -> Statement:
+    """Adam sees only ``d = g + lambda p``: the scaled run's ``a g + lambda p`` is exactly
+    ``a (g + (lambda / a) p)``, ``a`` times the reference's input, and Adam on ``a d`` is Adam
+    with ``eps / a`` on ``d`` (``adam.eps.head.scale-is-eps-rescaling``, proven for any input
+    sequence, so the parameters move in lockstep)."""
+    a, g, p = S.ALPHAS[0], S.H[0], S.P
+    inputs = residual(a * g + S.WD * p, a * (g + (S.WD / a) * p))
+    rescaling = adam_eps_rescaling()
+    return _from_residuals(
+        "adam-l2.head.loss-scale-is-wd-and-eps",
+        "Adam with coupled L2 (eps > 0): loss alpha_t L_t gives the head update of Adam with "
+        "(lambda / alpha_t, eps / alpha_t) on L_t.",
+        WD_ASSUMPTIONS,
+        (inputs, *rescaling.residuals) if rescaling.verdict == "holds" else (inputs, sympy.nan),
+    )
+
+
+def adagrad_initial_accumulator() -> Statement:
+    return _compare(
+        "adagrad-init.head.per-task-scale",
+        "Adagrad with an initial accumulator s_0 > 0 (eps = 0): the head update is invariant to "
+        "alpha_t.",
+        (GIVEN, CONSTANT, "eps = 0", "initial accumulator s_0 > 0", NO_WD, ELEMENTWISE),
+        C.ADAGRAD_INIT,
+        "head-per-task-scale",
+        instance={**S.INSTANCE, C.ACCUMULATOR: sympy.Rational(1, 10)},
+    )
+
+
+def adagrad_initial_accumulator_equivalence() -> Statement:
+    return _compare(
+        "adagrad-init.head.scale-is-accumulator-rescaling",
+        "Adagrad with an initial accumulator s_0 > 0: loss alpha_t L_t gives the head update of "
+        "Adagrad with (s_0 / alpha_t^2, eps / alpha_t) on L_t.",
+        (GIVEN, CONSTANT, "initial accumulator s_0 > 0", NO_WD, ELEMENTWISE),
+        C.ADAGRAD_INIT.with_hp(eps=S.EPS),
+        "head-per-task-scale",
+        C.accumulator_over_scale_squared,
+    )
+
+
 # --- i. time-varying loss weights ----------------------------------------------------------
 
 
@@ -562,6 +622,10 @@ BUILDERS: tuple[Callable[[], Statement], ...] = (
     adam_l2,
     adamw,
     *(_time_varying(c, slug) for c, slug in TIME_VARYING),
+    sgd_l2_equivalence,
+    adam_l2_equivalence,
+    adagrad_initial_accumulator,
+    adagrad_initial_accumulator_equivalence,
 )
 
 

@@ -44,6 +44,10 @@ EXPECTED = {
     "signsgd.head.time-varying-scale": "holds",
     "signum.head.time-varying-scale": "fails",
     "adam-beta0.head.time-varying-scale": "holds",
+    "sgd-momentum-l2.head.loss-scale-is-lr-and-wd": "holds",
+    "adam-l2.head.loss-scale-is-wd-and-eps": "holds",
+    "adagrad-init.head.per-task-scale": "fails",
+    "adagrad-init.head.scale-is-accumulator-rescaling": "holds",
 }
 
 
