@@ -1,7 +1,7 @@
 """``mtlp theory``: the statements with their verdicts, and the atlas.
 
 ``--json`` prints ``{"statements": [...], "atlas": {...}}``; ``--out DIR`` also writes that
-JSON as ``theory.json``, and the atlas as ``atlas.md`` and ``atlas.tex``. The folder is checked
+JSON as ``theory.json``, and the atlas as ``atlas.md``, ``atlas.tex`` and ``atlas.html``. The folder is checked
 before the derivations run (:func:`mtl.io.completing`): a folder of another command or
 configuration is refused, and a complete one is left as it is.
 
@@ -35,7 +35,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="mtlp theory", description="Derivations of loss-scale invariance, as code."
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--out", type=Path, help="also write theory.json, atlas.md, atlas.tex here")
+    parser.add_argument(
+        "--out", type=Path, help="also write theory.json, atlas.md, atlas.tex, atlas.html here"
+    )
     return parser
 
 

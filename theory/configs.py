@@ -67,3 +67,28 @@ def eps_over_scale(hp: Mapping[str, Any], scale: sympy.Expr) -> dict[str, Any]:
 def lr_times_scale(hp: Mapping[str, Any], scale: sympy.Expr) -> dict[str, Any]:
     """Reference hyperparameters ``lr -> a lr`` (scaling an SGD loss by a is a learning rate)."""
     return {**hp, "lr": hp["lr"] * scale}
+
+
+def lr_times_scale_wd_over_scale(hp: Mapping[str, Any], scale: sympy.Expr) -> dict[str, Any]:
+    """SGD + L2 with loss scale a: ``lr -> a lr``, ``wd -> wd / a``."""
+    return {**hp, "lr": hp["lr"] * scale, "weight_decay": hp["weight_decay"] / scale}
+
+
+def wd_and_eps_over_scale(hp: Mapping[str, Any], scale: sympy.Expr) -> dict[str, Any]:
+    """Adam + L2 with loss scale a: ``wd -> wd / a``, ``eps -> eps / a``."""
+    return {**hp, "weight_decay": hp["weight_decay"] / scale, "eps": hp["eps"] / scale}
+
+
+def accumulator_over_scale_squared(hp: Mapping[str, Any], scale: sympy.Expr) -> dict[str, Any]:
+    """Adagrad with loss scale a: its accumulator starts at ``s_0 / a^2`` (eps: ``eps / a``)."""
+    s0 = hp["initial_accumulator_value"]
+    return {**hp, "initial_accumulator_value": s0 / scale**2, "eps": hp["eps"] / scale}
+
+
+ACCUMULATOR = sympy.Symbol("s_0", positive=True)
+"""Adagrad's initial accumulator value, positive."""
+ADAGRAD_INIT = Config(
+    "Adagrad (s_0 > 0, eps=0)",
+    "adagrad",
+    {**ADAGRAD.hp, "eps": 0, "initial_accumulator_value": ACCUMULATOR},
+)

@@ -54,14 +54,16 @@ class Config:
 
 @dataclass(frozen=True)
 class Proof:
-    """Residuals of the unrolled steps and of the induction step; proven iff all are zero."""
+    """Residuals of the unrolled steps and of the induction step; proven iff both are present
+    and all are zero (unrolled steps alone prove nothing about a run)."""
 
     unrolled: tuple[Expr, ...]
     induction: tuple[Expr, ...]
 
     @property
     def holds(self) -> bool:
-        return bool(self.unrolled) and all(is_zero(r) for r in self.unrolled + self.induction)
+        residuals = self.unrolled + self.induction
+        return bool(self.unrolled and self.induction) and all(is_zero(r) for r in residuals)
 
 
 def scenario(kind: str) -> tuple[tuple[Expr, ...], tuple[tuple[Expr, ...], ...]]:
@@ -142,11 +144,17 @@ def _degree(scaled: Expr, ref: Expr, scale: Expr) -> int | None:
 
 
 def prove(
-    config: Config, kind: str, reference: ReferenceMap | None = None, deep: bool = False
+    config: Config,
+    kind: str,
+    reference: ReferenceMap | None = None,
+    deep: bool = False,
+    steps: int = S.STEPS,
 ) -> Proof:
     """Try to prove that the scaled run's updates equal the reference run's, for every step
-    (``deep``: let ``sympy.simplify`` try what the targeted reduction leaves)."""
+    (``deep``: let ``sympy.simplify`` try what the targeted reduction leaves). ``steps``
+    unrolled steps (at least 1: the base case from the zero state) precede the induction."""
     scales, grads, hps, refs = _runs(config, kind, reference)
+    grads = tuple(seq[:steps] for seq in grads)
     scaled_grads = [[a * g for g in seq] for a, seq in zip(scales, grads, strict=True)]
     upd_a, states_a = unroll(config, scaled_grads, hps, S.P0)
     upd_1, states_1 = unroll(config, grads, refs, S.P0)
@@ -215,6 +223,30 @@ def counterexample(
     return None
 
 
+def residual_counterexample(
+    residuals: Sequence[Expr], instance: Mapping[sympy.Symbol, Expr] | None = None
+) -> dict[str, Any] | None:
+    """The first residual that is nonzero on concrete numbers (the instance, and small
+    rationals ``1 + i/7`` for any other symbol), with its value; None when all vanish there."""
+    values = dict(S.INSTANCE if instance is None else instance)
+    for index, r in enumerate(residuals):
+        expr = sympy.sympify(r)
+        if expr.has(sympy.nan):
+            return {"residual_index": index, "residual": "nan (no induction hypothesis)"}
+        extra = sorted(expr.free_symbols - set(values), key=str)
+        point = {**values, **{x: 1 + sympy.Rational(i + 1, 7) for i, x in enumerate(extra)}}
+        value = to_float(expr.subs(point))
+        if value != 0:
+            used = sorted(expr.free_symbols, key=str)
+            return {
+                "residual_index": index,
+                "residual": str(expr),
+                "value": value,
+                "values": {str(x): str(point[x]) for x in used},
+            }
+    return None
+
+
 def _inputs(config: Config, kind: str) -> list[Any]:
     """Every symbolic input of a comparison (hyperparameters, scales, gradients, start value)."""
     scales, grads = scenario(kind)
@@ -245,6 +277,66 @@ def prove_run(config: Config, reference: ReferenceMap | None = None) -> Proof:
             return Proof(tuple(out), ())
         param = new_1
     return Proof(tuple(out), prove(config, "head-per-task-scale", reference).induction)
+
+
+STEP_SCALES = sympy.symbols(f"a_1:{S.STEPS + 1}", positive=True)
+"""Per-step loss scales of one task (time-varying weights: DWA, RLW, GradNorm, learned UW)."""
+PREV_SCALE, NEXT_SCALE = sympy.symbols("A B", positive=True)
+"""The scales of steps k - 1 and k in the induction step of :func:`prove_time_varying`."""
+
+
+def prove_time_varying(config: Config) -> Proof:
+    """The head update under per-step scales ``a_k`` equals the unscaled one. Induction: a state
+    scaled by ``A^d`` (the previous step's scale; ``d`` read off the unrolled states) leads, with
+    scale ``B`` at step k, to the same update and the state scaled by ``B^d``."""
+    hp = dict(config.hp)
+    grads = S.G[0]
+    scaled = [[a * g for a, g in zip(STEP_SCALES, grads, strict=True)]]
+    upd_a, states_a = unroll(config, scaled, [hp], S.P0)
+    upd_1, states_1 = unroll(config, [grads], [hp], S.P0)
+    unrolled: list[Expr] = []
+    for u, v in zip(upd_a, upd_1, strict=True):
+        unrolled.append(residual(u, v))
+        if not is_zero(unrolled[-1]):
+            return Proof(tuple(unrolled), ())
+    last = STEP_SCALES[-1]
+    deg = {key: _degree(states_a[0][key], states_1[0][key], last) for key in states_1[0]}
+    if any(d is None for d in deg.values()):
+        return Proof(tuple(unrolled), (sympy.nan,))
+    fresh = {key: sympy.Symbol(f"S_{key}_1", real=True) for key in deg}
+    hyp_a = {key: PREV_SCALE ** deg[key] * fresh[key] for key in deg}
+    hyp_1 = dict(fresh)
+    new_a = step(config, S.P, [NEXT_SCALE * S.H[0]], [hyp_a], S.K, [hp])
+    new_1 = step(config, S.P, [S.H[0]], [hyp_1], S.K, [hp])
+    induction = [residual(new_a, new_1)]
+    induction += [residual(hyp_a[key], NEXT_SCALE ** deg[key] * hyp_1[key]) for key in deg]
+    return Proof(tuple(unrolled), tuple(induction))
+
+
+def time_varying_counterexample(config: Config) -> dict[str, Any] | None:
+    """The first step at which per-step scales (1, 10, 1) move the head differently."""
+    values = dict(S.INSTANCE)
+    hp = {
+        k: tuple(sympy.sympify(x).subs(values) for x in v)
+        if isinstance(v, tuple)
+        else (sympy.sympify(v).subs(values) if isinstance(v, sympy.Basic) else v)
+        for k, v in config.hp.items()
+    }
+    grads = [sympy.sympify(g).subs(values) for g in S.G[0]]
+    scales = (1, 10, 1)
+    upd_a, _ = unroll(config, [[a * g for a, g in zip(scales, grads, strict=True)]], [hp], 1)
+    upd_1, _ = unroll(config, [grads], [hp], 1)
+    for k, (u, v) in enumerate(zip(upd_a, upd_1, strict=True), start=1):
+        fu, fv = to_float(u), to_float(v)
+        if abs(fu - fv) > 1e-9 * max(abs(fu), abs(fv)):
+            return {
+                "step": k,
+                "scales": list(scales),
+                "gradients": [str(g) for g in grads],
+                "update_scaled": fu,
+                "update_reference": fv,
+            }
+    return None
 
 
 def prove_linear(config: Config) -> Proof:

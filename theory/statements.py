@@ -9,6 +9,7 @@ the backbone then steps by ``-lr sign(sum_t a_t g_t)``, which depends on the rat
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -18,6 +19,7 @@ from mtl.optim import SYMPY, get_rule
 from theory import configs as C
 from theory import symbols as S
 from theory.algebra import is_zero, residual, to_float
+from theory.bounds import bound_residuals
 from theory.engine import (
     Config,
     Proof,
@@ -26,6 +28,9 @@ from theory.engine import (
     prove,
     prove_linear,
     prove_run,
+    prove_time_varying,
+    residual_counterexample,
+    time_varying_counterexample,
     unroll,
 )
 from theory.statement import Statement
@@ -62,8 +67,10 @@ def _verdict(
     return Statement(sid, claim, "fails", assumptions, proof.unrolled, found)
 
 
-def _compare(sid, claim, assumptions, config, kind, reference=None, instance=None) -> Statement:
-    proof = prove(config, kind, reference)
+def _compare(
+    sid, claim, assumptions, config, kind, reference=None, instance=None, steps=S.STEPS
+) -> Statement:
+    proof = prove(config, kind, reference, steps=steps)
     return _verdict(sid, claim, assumptions, proof, config, kind, reference, instance)
 
 
@@ -127,24 +134,39 @@ def _tiny_model_run(alphas: tuple, steps: int = 2) -> list[dict[str, sympy.Expr]
 
 
 def adam_head_run_trained() -> Statement:
-    scaled = _tiny_model_run((S.INSTANCE[S.ALPHAS[0]], S.INSTANCE[S.ALPHAS[1]]))
-    ref = _tiny_model_run((1, 1))
+    """The two runs on the tiny model, exactly: the first step whose head updates differ is the
+    counterexample; if none did, the claim would hold on this model (and be reported so)."""
+    scales = (S.INSTANCE[S.ALPHAS[0]], S.INSTANCE[S.ALPHAS[1]])
+    scaled, ref = _tiny_model_run(scales), _tiny_model_run((1, 1))
     head = sympy.Symbol("psi_1", real=True)
-    return Statement(
-        "adam.head.run.trained-backbone",
-        "Adam (eps = 0) with the backbone trained too: the head trajectory is not invariant to "
-        "per-task scales (the backbone moves differently, so the head's gradients differ).",
-        "fails",
-        (CONSTANT, EPS0, NO_WD, ZERO_INIT),
-        counterexample={
-            "model": "L_t = (psi_t * phi * x - y_t)^2 / 2, x = 1, y = (-1, 1), "
-            "phi_0 = 1, psi_0 = (1/2, 1/2), Adam lr 1/100 betas (9/10, 999/1000) eps 0",
-            "alphas": ["1/10", "10"],
-            "step": 2,
-            "update_scaled": to_float(scaled[1][head] - scaled[0][head]),
-            "update_reference": to_float(ref[1][head] - ref[0][head]),
-        },
+    start = sympy.Rational(1, 2)
+
+    def updates(run):
+        return [p[head] - q for p, q in zip(run, [start] + [r[head] for r in run], strict=False)]
+
+    claim = (
+        "Adam (eps = 0) with the backbone trained too: the head trajectory is invariant to "
+        "per-task scales (a differently moving backbone changes the head's gradients)."
     )
+    assumptions = (CONSTANT, EPS0, NO_WD, ZERO_INIT, "the tiny model of the counterexample")
+    for k, (u, v) in enumerate(zip(updates(scaled), updates(ref), strict=True), start=1):
+        if not is_zero(sympy.nsimplify(u - v)):
+            return Statement(
+                "adam.head.run.trained-backbone",
+                claim,
+                "fails",
+                assumptions,
+                counterexample={
+                    "model": "L_t = (psi_t * phi * x - y_t)^2 / 2, x = 1, y = (-1, 1), "
+                    "phi_0 = 1, psi_0 = (1/2, 1/2), Adam lr 1/100 betas (9/10, 999/1000) eps 0",
+                    "alphas": [str(a) for a in scales],
+                    "step": k,
+                    "update_scaled": to_float(u),
+                    "update_reference": to_float(v),
+                },
+            )
+    residuals = tuple(residual(u, v) for u, v in zip(updates(scaled), updates(ref), strict=True))
+    return Statement("adam.head.run.trained-backbone", claim, "holds", assumptions, residuals)
 
 
 # --- b. Adam, backbone ---------------------------------------------------------------------
@@ -201,18 +223,34 @@ def sgd_momentum_run() -> Statement:
     )
 
 
+def _from_residuals(
+    sid: str,
+    claim: str,
+    assumptions: tuple[str, ...],
+    residuals: tuple[sympy.Expr, ...],
+    verdict: str = "holds",
+    bound: sympy.Expr | None = None,
+) -> Statement:
+    """``verdict`` when every residual is exactly zero; ``fails`` with the first residual that
+    is nonzero on numbers otherwise (a residual that vanishes on numbers but is not proven
+    zero is an error: neither proven nor refuted)."""
+    if residuals and all(is_zero(r) for r in residuals):
+        return Statement(sid, claim, verdict, assumptions, residuals, bound=bound)
+    found = residual_counterexample(residuals) if residuals else None
+    if found is None:
+        raise RuntimeError(f"statement {sid!r}: neither proven nor refuted on the instance")
+    return Statement(sid, claim, "fails", assumptions, residuals, found)
+
+
 def _sgd_linear(config: Config, slug: str) -> Callable[[], Statement]:
     def build() -> Statement:
         proof = prove_linear(config)
-        if not proof.holds:
-            raise RuntimeError(f"{slug}: linearity in the scales not proven: {proof}")
-        return Statement(
+        return _from_residuals(
             f"{slug}.backbone.linear-in-scales",
             f"{config.label}: the backbone update under per-task scales is sum_t alpha_t times "
             "the update task t alone would cause.",
-            "holds",
             (GIVEN, NO_WD, ZERO_INIT, ELEMENTWISE),
-            proof.unrolled + proof.induction,
+            proof.unrolled + (proof.induction or (sympy.nan,)),
         )
 
     return build
@@ -263,15 +301,15 @@ def uwo() -> Statement:
         upd_a, _ = unroll(config, scaled, hps, S.P0)
         upd_1, _ = unroll(config, plain, hps, S.P0)
         residuals += [residual(u, v) for u, v in zip(upd_a, upd_1, strict=True)]
-    return Statement(
+    return _from_residuals(
         "uwo.per-task-scale.all-optimizers",
         "UW-O (L = sum_t L_t / sg[L_t]): every update of every optimizer, heads and backbone, is "
         "invariant to per-task scales alpha_t.",
-        "holds" if all(is_zero(r) for r in residuals) else "fails",
         (
             "exact UW-O weights 1 / sg[L_t] (no eps)",
             "losses L_t > 0",
             "alpha_t > 0, may vary per step",
+            "identical inputs at every step give identical runs (the rules are deterministic)",
         ),
         tuple(residuals),
     )
@@ -286,17 +324,19 @@ def uwo_eps() -> Statement:
     scaled = _uwo_gradients(lambda x: 1 / (x + eps), S.ALPHAS)[0][0]
     plain = _uwo_gradients(lambda x: 1 / (x + eps), (1,) * S.TASKS)[0][0]
     closed = eps * (a - 1) / (a * loss + eps)
-    exact = residual((scaled - plain) / plain, closed)
+    relative = (scaled - plain) / plain
+    exact = residual(relative, closed)
     deviation = residual(scaled, plain)
-    return Statement(
+    bound = sympy.Abs(1 - 1 / a) * eps / loss
+    return _from_residuals(
         "uwo.eps.per-task-scale",
         "UW-O as implemented (weights 1/(L_t + eps)): the effective gradient g_t/(L_t + eps) "
         "changes under alpha_t by the relative factor eps (alpha_t - 1)/(alpha_t L_t + eps) "
         f"(nonzero: {sympy.factor(deviation)} in absolute terms).",
-        "holds-within-bound",
         ("weights 1 / (sg[L_t] + eps), eps > 0", "losses L_t > 0", "alpha_t > 0"),
-        (exact,),
-        bound=sympy.Abs(1 - 1 / a) * eps / loss,
+        (exact, *bound_residuals(closed, bound, a)),
+        "holds-within-bound",
+        bound,
     )
 
 
@@ -381,11 +421,41 @@ def adam_eps_rescaling() -> Statement:
     )
 
 
+def _adam_eps_samples(count: int = 4) -> list[tuple[sympy.Expr, sympy.Expr]]:
+    """(relative deviation, bound) of Adam's head update at step 3 on sampled rational
+    gradients, scales and eps, both runs computed by the rule itself."""
+    rng = random.Random(0)
+    rule = get_rule("adam")
+    out = []
+    for _ in range(count):
+        a = sympy.Rational(rng.choice([1, 3, 50, 1000]), rng.choice([1, 7, 100]))
+        eps = sympy.Rational(1, 10 ** rng.randint(0, 4))
+        grads = [sympy.Rational(rng.randint(-99, 99) or 1, 10 ** rng.randint(0, 4)) for _ in "123"]
+        hp = {
+            "lr": sympy.Rational(1, 100),
+            "betas": (sympy.Rational(9, 10), sympy.Rational(99, 100)),
+            "eps": eps,
+        }
+        runs = []
+        for scale in (a, 1):
+            p, state = sympy.S.One, rule.init(SYMPY, 1, **{**rule.defaults, **hp})
+            for k, g in enumerate(grads, start=1):
+                new = rule.step(SYMPY, p, scale * g, state, k, **hp)
+                update, p = new - p, new
+            runs.append((update, state["exp_avg_sq"]))
+        (u_a, _), (u_1, v) = runs
+        s = sympy.sqrt(v / (1 - hp["betas"][1] ** len(grads)))
+        bound = sympy.Max(eps, eps / a) / (s + sympy.Min(eps, eps / a))
+        out.append((u_a / u_1 - 1, bound))
+    return out
+
+
 def adam_eps_bound() -> Statement:
     """One step k from the unscaled state (m, v) and the scaled one (a m, a^2 v): with
     ``s = sqrt(v_hat)`` after the step, ``u_a / u_1 - 1 = (eps - eps/a) / (s + eps/a)``, so the
     relative deviation is at most ``max(eps, eps/a) / (s + min(eps, eps/a))``: negligible while
-    ``s >> eps/a`` and ``s >> eps``, of order one when ``s`` is near ``eps/a``."""
+    ``s >> eps/a`` and ``s >> eps``, of order one when ``s`` is near ``eps/a``. The bound is
+    checked symbolically on both sides of a = 1 and on sampled runs of the rule."""
     a, eps = S.ALPHAS[0], S.EPS
     rule = get_rule("adam")
     hp = dict(C.ADAM.hp)
@@ -395,16 +465,19 @@ def adam_eps_bound() -> Statement:
     u_a = rule.step(SYMPY, S.P, a * S.H[0], scaled, S.K, **hp) - S.P
     u_1 = rule.step(SYMPY, S.P, S.H[0], ref, S.K, **hp) - S.P
     s = sympy.sqrt(ref["exp_avg_sq"]) / sympy.sqrt(1 - S.BETA2**S.K)
-    exact = residual(u_a / u_1 - 1, (eps - eps / a) / (s + eps / a))
-    return Statement(
+    closed = (eps - eps / a) / (s + eps / a)
+    exact = residual(u_a / u_1 - 1, closed)
+    bound = sympy.Max(eps, eps / a) / (SQRT_V_HAT + sympy.Min(eps, eps / a))
+    checks = bound_residuals(closed.subs(s, SQRT_V_HAT), bound, a, _adam_eps_samples())
+    return _from_residuals(
         "adam.eps.head.deviation-bound",
         "Adam with eps > 0: per step, the head update under alpha_t deviates from the unscaled one "
         "by the relative amount (eps - eps/alpha_t) / (sqrt(v_hat) + eps/alpha_t); it matters "
         "only when the gradient RMS sqrt(v_hat) is near eps/alpha_t (or eps).",
-        "holds-within-bound",
         ("the same moments m, v of the unscaled run (given gradient sequence)", CONSTANT, NO_WD),
-        (exact,),
-        bound=sympy.Max(eps, eps / a) / (SQRT_V_HAT + sympy.Min(eps, eps / a)),
+        (exact, *checks),
+        "holds-within-bound",
+        bound,
     )
 
 
@@ -431,6 +504,94 @@ def adamw() -> Statement:
         Config("AdamW (eps=0)", "adamw", {**C.ADAM_EPS0.hp, "weight_decay": S.WD}),
         "head-per-task-scale",
     )
+
+
+# --- j. weight decay as an equivalence; Adagrad's initial accumulator ---------------------
+
+WD_ASSUMPTIONS = (GIVEN, CONSTANT, "coupled L2 weight decay lambda > 0", ZERO_INIT, ELEMENTWISE)
+
+
+def sgd_l2_equivalence() -> Statement:
+    return _compare(
+        "sgd-momentum-l2.head.loss-scale-is-lr-and-wd",
+        "SGD+momentum with coupled L2: loss alpha_t L_t gives the head update of SGD with "
+        "(alpha_t lr, lambda / alpha_t) on L_t.",
+        WD_ASSUMPTIONS,
+        C.SGD_MOMENTUM.with_hp(weight_decay=S.WD),
+        "head-per-task-scale",
+        C.lr_times_scale_wd_over_scale,
+    )
+
+
+def adam_l2_equivalence() -> Statement:
+    """Adam sees only ``d = g + lambda p``: the scaled run's ``a g + lambda p`` is exactly
+    ``a (g + (lambda / a) p)``, ``a`` times the reference's input, and Adam on ``a d`` is Adam
+    with ``eps / a`` on ``d`` (``adam.eps.head.scale-is-eps-rescaling``, proven for any input
+    sequence, so the parameters move in lockstep)."""
+    a, g, p = S.ALPHAS[0], S.H[0], S.P
+    inputs = residual(a * g + S.WD * p, a * (g + (S.WD / a) * p))
+    rescaling = adam_eps_rescaling()
+    return _from_residuals(
+        "adam-l2.head.loss-scale-is-wd-and-eps",
+        "Adam with coupled L2 (eps > 0): loss alpha_t L_t gives the head update of Adam with "
+        "(lambda / alpha_t, eps / alpha_t) on L_t.",
+        WD_ASSUMPTIONS,
+        (inputs, *rescaling.residuals) if rescaling.verdict == "holds" else (inputs, sympy.nan),
+    )
+
+
+def adagrad_initial_accumulator() -> Statement:
+    return _compare(
+        "adagrad-init.head.per-task-scale",
+        "Adagrad with an initial accumulator s_0 > 0 (eps = 0): the head update is invariant to "
+        "alpha_t.",
+        (GIVEN, CONSTANT, "eps = 0", "initial accumulator s_0 > 0", NO_WD, ELEMENTWISE),
+        C.ADAGRAD_INIT,
+        "head-per-task-scale",
+        instance={**S.INSTANCE, C.ACCUMULATOR: sympy.Rational(1, 10)},
+    )
+
+
+def adagrad_initial_accumulator_equivalence() -> Statement:
+    return _compare(
+        "adagrad-init.head.scale-is-accumulator-rescaling",
+        "Adagrad with an initial accumulator s_0 > 0: loss alpha_t L_t gives the head update of "
+        "Adagrad with (s_0 / alpha_t^2, eps / alpha_t) on L_t.",
+        (GIVEN, CONSTANT, "initial accumulator s_0 > 0", NO_WD, ELEMENTWISE),
+        C.ADAGRAD_INIT.with_hp(eps=S.EPS),
+        "head-per-task-scale",
+        C.accumulator_over_scale_squared,
+    )
+
+
+# --- i. time-varying loss weights ----------------------------------------------------------
+
+
+def _time_varying(config: Config, slug: str) -> Callable[[], Statement]:
+    def build() -> Statement:
+        sid = f"{slug}.head.time-varying-scale"
+        claim = (
+            f"{config.label}: the head update is invariant to a task weight that changes from "
+            "step to step (DWA, RLW, GradNorm, learned UW weights)."
+        )
+        assumptions = (GIVEN, "per-step scales a_k > 0", NO_WD, ZERO_INIT, ELEMENTWISE)
+        proof = prove_time_varying(config)
+        if proof.holds:
+            return Statement(sid, claim, "holds", assumptions, proof.unrolled + proof.induction)
+        found = time_varying_counterexample(config)
+        if found is None:
+            raise RuntimeError(f"statement {sid!r}: neither proven nor refuted on the instance")
+        return Statement(sid, claim, "fails", assumptions, proof.unrolled, found)
+
+    return build
+
+
+TIME_VARYING = (
+    (C.ADAM_EPS0, "adam"),
+    (C.SIGNSGD, "signsgd"),
+    (C.SIGNUM, "signum"),
+    (C.ADAM_BETA0, "adam-beta0"),
+)
 
 
 BUILDERS: tuple[Callable[[], Statement], ...] = (
@@ -460,6 +621,11 @@ BUILDERS: tuple[Callable[[], Statement], ...] = (
     adam_eps_bound,
     adam_l2,
     adamw,
+    *(_time_varying(c, slug) for c, slug in TIME_VARYING),
+    sgd_l2_equivalence,
+    adam_l2_equivalence,
+    adagrad_initial_accumulator,
+    adagrad_initial_accumulator_equivalence,
 )
 
 

@@ -12,12 +12,11 @@ on their first argument and always return the result, so a rule reads
 
 A rule may only act in place on buffers it owns (its state, or values it created); gradients
 are read-only, so the first operation on a gradient is always a pure one (``add``, ``addcmul``,
-``sqrt``, ``sign``, ``clone``).
+``sqrt``, ``sign``, ``abs``, ``neg``, ``clone``).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +37,16 @@ class PureOps:
     sign: Callable[[Value], Value]
     zeros_like: Callable[[Value], Value]
     scalar_sqrt: Callable[[Value], Value]
+    maximum: Callable[[Value, Value], Value] = max
+    abs: Callable[[Value], Value] = abs
+
+    def neg(self, a: Value) -> Value:
+        """-a."""
+        return -a
+
+    def maximum_(self, a: Value, b: Value) -> Value:
+        """The element-wise maximum of a and b."""
+        return self.maximum(a, b)
 
     def add(self, a: Value, b: Value, alpha: Value = 1) -> Value:
         """a + alpha b."""
@@ -84,6 +93,8 @@ SYMPY = PureOps(
     sign=sympy.sign,
     zeros_like=lambda a: sympy.S.Zero,
     scalar_sqrt=sympy.sqrt,
+    maximum=sympy.Max,
+    abs=sympy.Abs,
 )
 NUMPY = PureOps(
     name="numpy",
@@ -91,6 +102,8 @@ NUMPY = PureOps(
     sign=np.sign,
     zeros_like=np.zeros_like,
     scalar_sqrt=lambda s: s**0.5,
+    maximum=np.maximum,
+    abs=np.abs,
 )
 TORCH = PureOps(
     name="torch",
@@ -98,6 +111,8 @@ TORCH = PureOps(
     sign=torch.sign,
     zeros_like=torch.zeros_like,
     scalar_sqrt=lambda s: s**0.5,
+    maximum=torch.maximum,
+    abs=torch.abs,
 )
 
 
@@ -150,6 +165,19 @@ class ForeachOps:
         return a
 
     @staticmethod
+    def neg(a: list[torch.Tensor]) -> list[torch.Tensor]:
+        return torch._foreach_neg(a)
+
+    @staticmethod
+    def abs(a: list[torch.Tensor]) -> list[torch.Tensor]:
+        return torch._foreach_abs(a)
+
+    @staticmethod
+    def maximum_(a: list[torch.Tensor], b: list[torch.Tensor]) -> list[torch.Tensor]:
+        torch._foreach_maximum_(a, b)
+        return a
+
+    @staticmethod
     def sqrt(a: list[torch.Tensor]) -> list[torch.Tensor]:
         return torch._foreach_sqrt(a)
 
@@ -167,9 +195,13 @@ class ForeachOps:
 
     @staticmethod
     def full_like(a: list[torch.Tensor], fill: float) -> list[torch.Tensor]:
-        return [torch.full_like(t, fill, memory_format=torch.preserve_format) for t in a]
+        """``fill`` everywhere; in both parts of a complex tensor (each part is a coordinate)."""
+        return [torch.full_like(t, complex(fill, fill) if t.is_complex() else fill) for t in a]
 
-    scalar_sqrt = staticmethod(math.sqrt)
+    @staticmethod
+    def scalar_sqrt(s: float) -> float:
+        """``s ** 0.5`` as torch.optim computes it (``math.sqrt`` differs in the last bit)."""
+        return s**0.5
 
 
 FOREACH = ForeachOps()

@@ -35,8 +35,26 @@ def _coupled_decay(ops, param: Value, grad: Value, weight_decay: Value) -> Value
     return ops.add(grad, param, weight_decay) if weight_decay != 0 else grad
 
 
-def sgd(ops, param, grad, state: State, step, *, lr, momentum, dampening, nesterov, weight_decay):
-    grad = _coupled_decay(ops, param, grad, weight_decay)
+def _direction(ops, grad: Value, maximize: bool) -> Value:
+    """-g when maximising (ascent), else g; torch.optim's ``maximize``."""
+    return ops.neg(grad) if maximize else grad
+
+
+def sgd(
+    ops,
+    param,
+    grad,
+    state: State,
+    step,
+    *,
+    lr,
+    momentum,
+    dampening,
+    nesterov,
+    weight_decay,
+    maximize=False,
+):
+    grad = _coupled_decay(ops, param, _direction(ops, grad, maximize), weight_decay)
     if momentum != 0:
         if step == 1:
             buf = ops.clone(grad)
@@ -47,23 +65,62 @@ def sgd(ops, param, grad, state: State, step, *, lr, momentum, dampening, nester
     return ops.add_(param, grad, -lr)
 
 
-def adam(ops, param, grad, state: State, step, *, lr, betas, eps, weight_decay, bias_correction):
+def adam(
+    ops,
+    param,
+    grad,
+    state: State,
+    step,
+    *,
+    lr,
+    betas,
+    eps,
+    weight_decay,
+    bias_correction,
+    amsgrad=False,
+    maximize=False,
+    decoupled_weight_decay=False,
+):
+    grad = _direction(ops, grad, maximize)
+    if decoupled_weight_decay:
+        return adamw(
+            ops, param, grad, state, step, lr=lr, betas=betas, eps=eps,
+            weight_decay=weight_decay, bias_correction=bias_correction, amsgrad=amsgrad,
+        )  # fmt: skip
     grad = _coupled_decay(ops, param, grad, weight_decay)
-    return _adam_step(ops, param, grad, state, step, lr, betas, eps, bias_correction)
+    return _adam_step(ops, param, grad, state, step, lr, betas, eps, bias_correction, amsgrad)
 
 
-def adamw(ops, param, grad, state: State, step, *, lr, betas, eps, weight_decay, bias_correction):
+def adamw(
+    ops,
+    param,
+    grad,
+    state: State,
+    step,
+    *,
+    lr,
+    betas,
+    eps,
+    weight_decay,
+    bias_correction,
+    amsgrad=False,
+    maximize=False,
+):
+    grad = _direction(ops, grad, maximize)
     if weight_decay != 0:
         param = ops.mul_(param, 1 - lr * weight_decay)
-    return _adam_step(ops, param, grad, state, step, lr, betas, eps, bias_correction)
+    return _adam_step(ops, param, grad, state, step, lr, betas, eps, bias_correction, amsgrad)
 
 
-def _adam_step(ops, param, grad, state: State, step, lr, betas, eps, bias_correction):
+def _adam_step(ops, param, grad, state: State, step, lr, betas, eps, bias_correction, amsgrad):
+    """Moments ``m, v`` (AMSGrad: ``v`` replaced by its running maximum) and the update."""
     beta1, beta2 = betas
     m = state["exp_avg"] = ops.lerp_(state["exp_avg"], grad, 1 - beta1)
     v = state["exp_avg_sq"] = ops.addcmul_(
         ops.mul_(state["exp_avg_sq"], beta2), grad, grad, 1 - beta2
     )
+    if amsgrad:
+        v = state["max_exp_avg_sq"] = ops.maximum_(state["max_exp_avg_sq"], v)
     if bias_correction:
         step_size = lr / (1 - beta1**step)
         denom = ops.add_scalar_(ops.div_(ops.sqrt(v), ops.scalar_sqrt(1 - beta2**step)), eps)
@@ -74,9 +131,21 @@ def _adam_step(ops, param, grad, state: State, step, lr, betas, eps, bias_correc
 
 
 def rmsprop(
-    ops, param, grad, state: State, step, *, lr, alpha, eps, weight_decay, momentum, centered
+    ops,
+    param,
+    grad,
+    state: State,
+    step,
+    *,
+    lr,
+    alpha,
+    eps,
+    weight_decay,
+    momentum,
+    centered,
+    maximize=False,
 ):
-    grad = _coupled_decay(ops, param, grad, weight_decay)
+    grad = _coupled_decay(ops, param, _direction(ops, grad, maximize), weight_decay)
     v = state["square_avg"] = ops.addcmul_(
         ops.mul_(state["square_avg"], alpha), grad, grad, 1 - alpha
     )
@@ -106,15 +175,18 @@ def adagrad(
     weight_decay,
     eps,
     initial_accumulator_value,
+    maximize=False,
 ):
-    grad = _coupled_decay(ops, param, grad, weight_decay)
+    grad = _coupled_decay(ops, param, _direction(ops, grad, maximize), weight_decay)
     clr = lr / (1 + (step - 1) * lr_decay)
     s = state["sum"] = ops.addcmul_(state["sum"], grad, grad, 1)
     return ops.addcdiv_(param, grad, ops.add_scalar_(ops.sqrt(s), eps), -clr)
 
 
-def sign_descent(ops, param, grad, state: State, step, *, lr, momentum, weight_decay):
-    grad = _coupled_decay(ops, param, grad, weight_decay)
+def sign_descent(
+    ops, param, grad, state: State, step, *, lr, momentum, weight_decay, maximize=False
+):
+    grad = _coupled_decay(ops, param, _direction(ops, grad, maximize), weight_decay)
     if momentum != 0:
         grad = state["momentum_buffer"] = ops.lerp_(state["momentum_buffer"], grad, 1 - momentum)
     return ops.add_(param, ops.sign(grad), -lr)
@@ -128,6 +200,11 @@ def _zeros(*keys: str) -> Callable[..., State]:
         return {k: ops.zeros_like(param) for k in keys}
 
     return init
+
+
+def _adam_init(ops, param, *, amsgrad=False, **_) -> State:
+    keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if amsgrad else ("exp_avg", "exp_avg_sq")
+    return {k: ops.zeros_like(param) for k in keys}
 
 
 def _rmsprop_init(ops, param, *, momentum, centered, **_) -> State:
@@ -155,6 +232,16 @@ def _check(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
+_FLAGS = (
+    "nesterov",
+    "centered",
+    "bias_correction",
+    "amsgrad",
+    "maximize",
+    "decoupled_weight_decay",
+)
+
+
 def _validate(hp: Mapping[str, Any], ema_momentum: bool) -> None:
     """Reject hyperparameters outside their domain, naming the parameter."""
     if "lr" in hp:
@@ -171,6 +258,11 @@ def _validate(hp: Mapping[str, Any], ema_momentum: bool) -> None:
         _check(hp["momentum"] < 1, f"invalid momentum={hp['momentum']}: it must lie in [0, 1)")
     if "alpha" in hp:
         _check(0 <= hp["alpha"] <= 1, f"invalid alpha={hp['alpha']}: it must lie in [0, 1]")
+    for key in _FLAGS:
+        if key in hp:
+            _check(
+                isinstance(hp[key], bool), f"invalid {key}={hp[key]!r}: it must be True or False"
+            )
     if hp.get("nesterov"):
         _check(
             hp["momentum"] > 0 and hp["dampening"] == 0,
@@ -183,12 +275,18 @@ def _validate(hp: Mapping[str, Any], ema_momentum: bool) -> None:
 
 @dataclass(frozen=True)
 class Rule:
-    """An update rule with its state initialiser and torch-compatible default hyperparameters."""
+    """An update rule with its state initialiser and torch-compatible default hyperparameters.
+
+    ``complex_as_real``: a complex parameter is stepped as its real view (real and imaginary
+    parts as separate coordinates, as torch.optim does for rules with squares, signs or
+    maxima); a rule that is linear in the gradient (SGD) runs on complex values as they are.
+    """
 
     name: str
     update: Callable[..., Value]
     init: Callable[..., State]
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    complex_as_real: bool = True
 
     def hyperparameters(self, **overrides: Any) -> dict[str, Any]:
         """Defaults updated by ``overrides``; unknown names and invalid values raise ValueError."""
@@ -210,7 +308,14 @@ class Rule:
         return self.update(ops, param, grad, state, step, **{**self.defaults, **hp})
 
 
-_ADAM_DEFAULTS = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "bias_correction": True}
+_ADAM_DEFAULTS = {
+    "lr": 1e-3,
+    "betas": (0.9, 0.999),
+    "eps": 1e-8,
+    "bias_correction": True,
+    "amsgrad": False,
+    "maximize": False,
+}
 
 RULES: dict[str, Rule] = {
     rule.name: rule
@@ -219,17 +324,23 @@ RULES: dict[str, Rule] = {
             "sgd",
             sgd,
             _zeros(),
-            {"lr": 1e-3, "momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0},
+            {
+                "lr": 1e-3,
+                "momentum": 0.0,
+                "dampening": 0.0,
+                "nesterov": False,
+                "weight_decay": 0.0,
+                "maximize": False,
+            },
+            complex_as_real=False,
         ),
         Rule(
-            "adam", adam, _zeros("exp_avg", "exp_avg_sq"), {**_ADAM_DEFAULTS, "weight_decay": 0.0}
+            "adam",
+            adam,
+            _adam_init,
+            {**_ADAM_DEFAULTS, "weight_decay": 0.0, "decoupled_weight_decay": False},
         ),
-        Rule(
-            "adamw",
-            adamw,
-            _zeros("exp_avg", "exp_avg_sq"),
-            {**_ADAM_DEFAULTS, "weight_decay": 1e-2},
-        ),
+        Rule("adamw", adamw, _adam_init, {**_ADAM_DEFAULTS, "weight_decay": 1e-2}),
         Rule(
             "rmsprop",
             rmsprop,
@@ -241,6 +352,7 @@ RULES: dict[str, Rule] = {
                 "weight_decay": 0.0,
                 "momentum": 0.0,
                 "centered": False,
+                "maximize": False,
             },
         ),
         Rule(
@@ -253,13 +365,20 @@ RULES: dict[str, Rule] = {
                 "weight_decay": 0.0,
                 "initial_accumulator_value": 0.0,
                 "eps": 1e-10,
+                "maximize": False,
             },
         ),
         Rule(
-            "signsgd", sign_descent, _sign_init, {"lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0}
+            "signsgd",
+            sign_descent,
+            _sign_init,
+            {"lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0, "maximize": False},
         ),
         Rule(
-            "signum", sign_descent, _sign_init, {"lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0}
+            "signum",
+            sign_descent,
+            _sign_init,
+            {"lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0, "maximize": False},
         ),
     )
 }

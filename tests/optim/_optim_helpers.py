@@ -34,17 +34,23 @@ def _sgd(draw: st.DrawFn) -> dict:
         "dampening": dampening,
         "nesterov": nesterov,
         "weight_decay": draw(_decay),
+        "maximize": draw(st.booleans()),
     }
 
 
 @st.composite
-def _adam(draw: st.DrawFn) -> dict:
-    return {
+def _adam(draw: st.DrawFn, decoupled: bool = True) -> dict:
+    hp = {
         "lr": draw(_lr),
         "betas": (draw(_beta), draw(_beta)),
         "eps": draw(_eps),
         "weight_decay": draw(_decay),
+        "amsgrad": draw(st.booleans()),
+        "maximize": draw(st.booleans()),
     }
+    if decoupled:
+        hp["decoupled_weight_decay"] = draw(st.booleans())
+    return hp
 
 
 @st.composite
@@ -59,6 +65,7 @@ def _rmsprop(draw: st.DrawFn) -> dict:
         # with lr = 0 the gradient is constant, the centered variance is exactly 0 and its
         # square root that of a rounding error: NaN or not depending on the kernel's rounding
         "centered": lr > 0 and draw(st.booleans()),
+        "maximize": draw(st.booleans()),
     }
 
 
@@ -70,6 +77,7 @@ def _adagrad(draw: st.DrawFn) -> dict:
         "weight_decay": draw(_decay),
         "initial_accumulator_value": draw(st.one_of(st.just(0.0), st.floats(0.0, 1.0))),
         "eps": draw(_eps),
+        "maximize": draw(st.booleans()),
     }
 
 
@@ -79,13 +87,14 @@ def _sign(draw: st.DrawFn) -> dict:
         "lr": draw(_lr),
         "momentum": draw(st.sampled_from([0.0, 0.5, 0.9])),
         "weight_decay": draw(_decay),
+        "maximize": draw(st.booleans()),
     }
 
 
 HYPERPARAMETERS: dict[str, st.SearchStrategy[dict]] = {
     "sgd": _sgd(),
     "adam": _adam(),
-    "adamw": _adam(),
+    "adamw": _adam(decoupled=False),
     "rmsprop": _rmsprop(),
     "adagrad": _adagrad(),
     "signsgd": _sign(),

@@ -56,12 +56,14 @@ def test_pure_backends_agree_with_the_foreach_optimizer(name, data, seed, shape)
     np.testing.assert_allclose(by_torch, foreach, rtol=1e-12, atol=tol)
 
 
-def _sign_by_hand(p0, grads, lr: float, momentum: float, weight_decay: float) -> np.ndarray:
-    """signSGD / Signum written out: d = g + wd p; m = mu m + (1 - mu) d (m = d if mu = 0);
-    p <- p - lr sign(m)."""
+def _sign_by_hand(
+    p0, grads, lr: float, momentum: float, weight_decay: float, maximize: bool = False
+) -> np.ndarray:
+    """signSGD / Signum written out: d = +-g + wd p (- when maximising);
+    m = mu m + (1 - mu) d (m = d if mu = 0); p <- p - lr sign(m)."""
     p, m = p0.copy(), np.zeros_like(p0)
     for g in grads:
-        d = g + weight_decay * p
+        d = (-g if maximize else g) + weight_decay * p
         m = momentum * m + (1 - momentum) * d if momentum else d
         p = p - lr * np.sign(m)
     return p

@@ -80,8 +80,8 @@ def test_torch_rejects_the_same_values():
 
 
 def test_unknown_hyperparameter_lists_valid_ones():
-    with pytest.raises(ValueError, match="no hyperparameter amsgrad; valid: lr, betas, eps"):
-        mtl.optim.build("adam", [_param()], amsgrad=True)
+    with pytest.raises(ValueError, match="no hyperparameter nesterov; valid: lr, betas, eps"):
+        mtl.optim.build("adam", [_param()], nesterov=True)
 
 
 @pytest.mark.parametrize("name", ALL_RULES)

@@ -1,4 +1,5 @@
-"""Parity with torch.optim: 100+ float64 steps on random tiny networks match to 1e-10."""
+"""Parity with torch.optim: every parameter bit-identical to torch's, over 100 steps on random
+tiny networks (hypothesis) and 2,000 steps in float64 and float32."""
 
 from __future__ import annotations
 
@@ -24,13 +25,14 @@ STEPS = 100
 @settings(deadline=None)
 @given(data=st.data(), seed=st.integers(0, 2**16), foreach=st.booleans())
 def test_parameters_match_torch_optim(name: str, data: st.DataObject, seed: int, foreach: bool):
-    """Same network, data and hyperparameters: every parameter equals torch's to 1e-10."""
+    """Same network, data and hyperparameters (amsgrad, maximize, decoupled weight decay
+    included): every parameter equals torch's bit for bit, for both of torch's code paths."""
     hp = data.draw(HYPERPARAMETERS[name], label="hyperparameters")
     ours, theirs = tiny_net(seed), tiny_net(seed)
     x, y = regression_data(seed)
     train(ours, mtl.optim.build(name, ours.parameters(), **hp), x, y, STEPS)
     train(theirs, TORCH_CLASSES[name](theirs.parameters(), foreach=foreach, **hp), x, y, STEPS)
-    assert max_abs_diff(ours, theirs) <= 1e-10
+    assert max_abs_diff(ours, theirs) == 0
     if hp["lr"] > 0:  # the comparison is not vacuous: training moved the parameters
         assert max_abs_diff(ours, tiny_net(seed)) > 1e-6
 
@@ -52,6 +54,7 @@ def test_sign_defaults_and_names():
         "lr": 1e-3,
         "momentum": 0.0,
         "weight_decay": 0.0,
+        "maximize": False,
     }
     assert mtl.optim.get_rule("signum").defaults["momentum"] == 0.9
     assert set(mtl.optim.NAMES) == {

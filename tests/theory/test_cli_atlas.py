@@ -60,8 +60,15 @@ def test_text_output_and_files(tmp_path, capsys):
     assert "adam.backbone.per-task-scale" in text and "| per-task Adam |" in text
     md = (tmp_path / "report" / "atlas.md").read_text()
     tex = (tmp_path / "report" / "atlas.tex").read_text()
+    page = (tmp_path / "report" / "atlas.html").read_text()
     assert md == atlas.to_markdown(atlas.atlas())
-    assert md.count("\n") == 2 + len(ATLAS_OPTIMIZERS)
+    assert sum(line.startswith("| ") for line in md.splitlines()) == 1 + len(ATLAS_OPTIMIZERS)
+    for verdict in VERDICTS:  # a legend entry for every verdict, in every format
+        assert f"**{verdict}**" in md and f"({verdict})" in tex and f"<dt>{verdict}</dt>" in page
+    assert "eps = 0" in md and "eps/alpha" in md
+    assert page.count("<tr>") == 1 + len(ATLAS_OPTIMIZERS) and page.count("<td ") == 3 * len(
+        ATLAS_OPTIMIZERS
+    )
     assert tex.startswith(r"\begin{tabular}") and tex.count(r"\\") == 1 + len(ATLAS_OPTIMIZERS)
     assert not list((tmp_path / "report").glob("*.tmp"))
 
@@ -69,3 +76,14 @@ def test_text_output_and_files(tmp_path, capsys):
 def test_unknown_option_exits_with_usage():
     with pytest.raises(SystemExit):
         cli.main(["--bogus"])
+
+
+def test_adam_l2_counterexample_is_isolated_from_eps(payload):
+    """The counterexample runs at eps = 0: what differs is the L2 term, by far more than
+    rounding (the step-1 updates agree, lr sign(g), and the difference appears later)."""
+    for kind in ("common-scale", "head-per-task-scale"):
+        cell = payload["atlas"]["cells"]["Adam+L2"][kind]
+        assert "eps = 0" in cell["reason"]
+        assert cell["counterexample"]["step"] > 1
+        cx = cell["counterexample"]
+        assert abs(cx["update_scaled"] - cx["update_reference"]) > 1e-6

@@ -40,6 +40,14 @@ EXPECTED = {
     "adam.eps.head.deviation-bound": "holds-within-bound",
     "adam-l2.head.per-task-scale": "fails",
     "adamw.head.per-task-scale": "holds",
+    "adam.head.time-varying-scale": "fails",
+    "signsgd.head.time-varying-scale": "holds",
+    "signum.head.time-varying-scale": "fails",
+    "adam-beta0.head.time-varying-scale": "holds",
+    "sgd-momentum-l2.head.loss-scale-is-lr-and-wd": "holds",
+    "adam-l2.head.loss-scale-is-wd-and-eps": "holds",
+    "adagrad-init.head.per-task-scale": "fails",
+    "adagrad-init.head.scale-is-accumulator-rescaling": "holds",
 }
 
 
