@@ -47,6 +47,7 @@ def backbone_figure(result: Result, backbone: str):
     for i, pair in enumerate(pairs):
         for j, quantity in enumerate(QUANTITIES):
             ax = axes[i, j]
+            shown = []
             for scaled, style in ((False, "-"), (True, "--")):
                 for (q, part), values in result.runs[(pair, scaled)].items():
                     if q != quantity:
@@ -54,7 +55,11 @@ def backbone_figure(result: Result, backbone: str):
                     epochs = np.arange(1, len(values) + 1)
                     label = f"{NAMES.get(part, part)}, {'scaled' if scaled else 'unscaled'}"
                     ax.plot(epochs, values, style, color=COLOURS[part], label=label, lw=1.2)
-            ax.set_yscale("log")
+                    shown.append(values)
+            values = np.concatenate(shown)
+            positive = values[values > 0]
+            if positive.size and positive.max() > 10 * positive.min():
+                ax.set_yscale("log")  # within one decade a linear axis reads better
             ax.set_title(f"{pair.method} + {pair.optimizer}: {TITLES[quantity]}", fontsize=8)
             ax.legend(fontsize=6, framealpha=0.6, loc="best")
         ax = axes[i, -1]

@@ -35,8 +35,7 @@ which for a steady gradient is ``-lr sign(g_t)`` coordinate-wise, so the sum of 
 vanishes wherever ``sign(g_1) = -sign(g_2)`` in every shared coordinate, whatever the gradients'
 magnitudes. That set has positive measure and contains the Pareto-stationary points but is far
 larger: per-task Adam stops where its shared coordinates first enter it. Its fixed points are
-sign-stationary (as signSGD's are), not Pareto-stationary; only the bias-corrected transient and
-eps move it further.
+sign-stationary (as signSGD's are), not Pareto-stationary.
 """
 
 from __future__ import annotations
