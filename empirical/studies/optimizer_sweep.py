@@ -230,8 +230,7 @@ def _markdown(table, setup, test_base, metrics, source) -> str:
     lines.append(
         "| STL | adam | | " + " | ".join(f"{test_base[m]:.4g}" for m in metrics) + " | | |"
     )
-    for r in table.itertuples(index=False):
-        r = r._asdict()
+    for r in table.to_dict("records"):
         cells = [r["method"], r["optimizer"], f"{r['lr']:g}", *(f"{r[m]:.4g}" for m in metrics)]
         cells += [f"{r['delta_m']:.2f} ±{r['delta_m_std']:.2f}"]
         cells += [f"[{r['delta_m_lo']:.2f}, {r['delta_m_hi']:.2f}]"]
