@@ -14,6 +14,7 @@ from pathlib import Path
 COMMANDS = {
     "theory": ("theory.cli", "derivations of loss-scale invariance: statements, verdicts, atlas"),
     "sim": ("sim.cli", "synthetic multi-task studies (cagrad-toy, invariance-toy, ...)"),
+    "train": ("empirical.training.cli", "train a multi-task vision model (config file + flags)"),
     "reproduce": ("mtlp", "run the derivations and every synthetic study into one folder"),
 }
 

@@ -66,7 +66,8 @@ class GeneratedDataset(Dataset):
     """Samples ``make(index)`` for ``index < length``, all made once at construction when
     ``cache`` (else on every access: the same values, since ``make`` is pure). ``augment``, when
     given, is applied with probability 1/2 per access, drawn from torch's global generator (so a
-    DataLoader's per-worker seeding and a saved RNG state govern it)."""
+    DataLoader's per-worker seeding and a saved RNG state govern it). Cached tensors are handed
+    out as they are: a caller must not modify a sample in place."""
 
     def __init__(
         self,

@@ -62,13 +62,17 @@ class Options:
         for name in ("num_train", "num_val", "num_test"):
             positive_int(name, getattr(self, name))
         counts = self.num_objects
-        lo, hi = (counts, counts) if isinstance(counts, int) else tuple(counts)
-        if not 0 <= lo <= hi or not all(isinstance(c, int) for c in (lo, hi)):
+        bounds = (counts, counts) if isinstance(counts, int) else tuple(counts)
+        if (
+            len(bounds) != 2
+            or not all(isinstance(c, int) and not isinstance(c, bool) for c in bounds)
+            or not 0 <= bounds[0] <= bounds[1]
+        ):
             raise ValueError(
                 f"num_objects must be an integer >= 0 or a range (lo, hi), 0 <= lo <= hi; "
                 f"got {counts!r}"
             )
-        object.__setattr__(self, "num_objects", (lo, hi))
+        object.__setattr__(self, "num_objects", bounds)
 
     def length(self, split: str) -> int:
         return getattr(self, f"num_{split}")

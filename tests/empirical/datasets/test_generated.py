@@ -239,6 +239,8 @@ def test_augmentation_mirrors_image_and_targets():
         ({"size": 64}, "size must be"),
         ({"num_train": 0}, "num_train must be a positive integer"),
         ({"num_objects": (3, 1)}, "num_objects"),
+        ({"num_objects": "3"}, "num_objects"),
+        ({"num_objects": (1, 2, 3)}, "num_objects"),
     ],
 )
 def test_bad_scene_options_are_named(options, message):
