@@ -154,3 +154,169 @@ def test_head_width_on_mtan_and_clear_errors():
             models.build("segnet", SPEC, width=2, shared_blocks=bad)
     with pytest.raises(ValueError, match="head_width must be a positive integer"):
         models.build("segnet", SPEC, width=2, head_width=0)
+
+
+# -- the study: configurations and analysis ------------------------------------------------
+
+
+def study_configs(task_weights: bool):
+    from pathlib import Path
+
+    from empirical.studies import capacity
+
+    setup = capacity.capacity_setups("cpu")[0]
+    grid = capacity.GRIDS["cpu"]
+    return (
+        capacity,
+        grid,
+        capacity.labelled_configs(setup, grid, 2, Path("study"), task_weights=task_weights),
+    )
+
+
+LEVER_KEYS = {
+    "split": {"model_options"},
+    "head-width": {"model_options"},
+    "head-lr": {"task_lrs"},
+    "task-weight": {"method", "method_options"},
+    "weighting": {"method"},
+}
+
+
+@pytest.mark.parametrize("task_weights", [True, False])
+def test_the_study_varies_each_lever_alone_from_one_reference(task_weights):
+    from empirical.sweep import run_id
+
+    capacity, grid, runs = study_configs(task_weights)
+    pairs = len(grid["head_tasks"]) * len(grid["factors"])
+    per_optimizer = (
+        1 + len(grid["shared_blocks"]) + len(grid["head_widths"]) + pairs
+        + (pairs if task_weights else 0) + len(grid["weightings"])
+    )  # fmt: skip
+    assert len(runs) == per_optimizer * 2 * len(capacity.OPTIMIZERS)
+    assert len({run_id(c) for *_, c in runs}) == len(runs)
+    reference = {(c["optimizer"], c["seed"]): c for lever, _, c in runs if lever == "reference"}
+    assert len(reference) == 4
+    for lever, setting, config in runs:
+        if lever == "reference":
+            assert "model_options" not in config and config["method"] == "ew"
+            continue
+        base = reference[(config["optimizer"], config["seed"])]
+        changed = {k for k in set(base) | set(config) if base.get(k) != config.get(k)}
+        assert changed == LEVER_KEYS[lever], (lever, setting, changed)
+    weights = [c for lever, _, c in runs if lever == "task-weight"]
+    assert all(sorted(c["method_options"]["weights"]).count(1.0) == 2 for c in weights)
+    head_lrs = [c for lever, _, c in runs if lever == "head-lr"]
+    assert {next(iter(c["task_lrs"].values())) / c["lr"] for c in head_lrs} == set(grid["factors"])
+
+
+BASE = {"miou": 0.5, "abs_err": 0.1}
+
+
+def synthetic_runs(sgd_gap: float, adam_gap: float, head_lr_gain: float, seeds: int = 6):
+    """Runs of two optimizers; the task-weight run sits ``gap`` (relative) from the head-lr run;
+    the head-lr run improves both metrics by ``head_lr_gain`` (relative) over the reference."""
+    import numpy as np
+    import pandas as pd
+
+    from empirical.analysis import with_delta_m
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for opt, gap in (("adam", adam_gap), ("sgd", sgd_gap)):
+        for seed in range(seeds):
+            noise = rng.normal(0, 0.002, 2)
+            ref = {"miou": 0.45 + noise[0], "abs_err": 0.11 + noise[1] / 10}
+            head = {
+                "miou": ref["miou"] * (1 + head_lr_gain),
+                "abs_err": ref["abs_err"] * (1 - head_lr_gain),
+            }
+            weight = {"miou": head["miou"] * (1 - gap), "abs_err": head["abs_err"] * (1 + gap)}
+            uw = {"miou": ref["miou"], "abs_err": ref["abs_err"]}
+            cells = [("reference", "default", ref), ("head-lr", "depth x10", head),
+                     ("task-weight", "depth x10", weight), ("weighting", "uw", uw)]  # fmt: skip
+            for lever, setting, m in cells:
+                row = {"optimizer": opt, "lever": lever, "setting": setting, "seed": seed}
+                row |= {f"test/{k}": v for k, v in m.items()} | {
+                    f"val/{k}": v for k, v in m.items()
+                }
+                rows.append(row)
+    runs = pd.DataFrame(rows)
+    runs["val_dm"] = with_delta_m(runs, {f"val/{k}": v for k, v in BASE.items()}, "val")
+    runs["test_dm"] = with_delta_m(runs, {f"test/{k}": v for k, v in BASE.items()}, "test")
+    return runs
+
+
+def verdict_of(verdicts, claim):
+    return next(v for v in verdicts if v.claim == claim).verdict
+
+
+@pytest.mark.parametrize(
+    ("sgd_gap", "adam_gap", "expected"),
+    [(0.0, 0.2, "confirmed"), (0.2, 0.0, "refuted"), (0.05, 0.05, "inconclusive")],
+)
+def test_the_verdicts_follow_the_data(tmp_path, sgd_gap, adam_gap, expected):
+    from empirical.studies import capacity
+
+    runs = synthetic_runs(sgd_gap, adam_gap, head_lr_gain=0.2)
+    verdicts = capacity.study_verdicts(runs, BASE, list(BASE), "quick", "test table")
+    claim = "task-weight-and-head-lr-interchangeable-under-sgd-not-adam"
+    assert verdict_of(verdicts, claim) == expected
+    for opt in ("adam", "sgd"):
+        assert verdict_of(verdicts, f"head-lr-improves-on-full-sharing-ew-{opt}") == "confirmed"
+        assert verdict_of(verdicts, f"head-lr-beats-weighting-{opt}") == "confirmed"
+        assert verdict_of(verdicts, f"split-improves-on-full-sharing-ew-{opt}") == "not run"
+    assert all(v.scale == "quick" and v.data == "test table" for v in verdicts)
+
+
+def test_a_lever_that_hurts_is_refuted_and_front_membership_is_computed(tmp_path):
+    import pandas as pd
+
+    from empirical.studies import capacity
+
+    runs = synthetic_runs(0.0, 0.0, head_lr_gain=-0.2)
+    verdicts = capacity.analyse(tmp_path, runs, BASE, "quick", "test table", source="test")
+    for opt in ("adam", "sgd"):
+        assert verdict_of(verdicts, f"head-lr-improves-on-full-sharing-ew-{opt}") == "refuted"
+    assert all(v.scale == "quick" and v.data == "test table" for v in verdicts)
+    assert (tmp_path / "table.md").is_file() and (tmp_path / "levers.png").stat().st_size > 0
+    table = pd.read_csv(tmp_path / "table.csv")
+    assert len(table) == 2 * 4  # optimizer x (reference, head-lr, task-weight, weighting)
+    worse = table[table["lever"].isin(["head-lr", "task-weight"])]
+    assert (worse["front_fraction"] == 0).all()  # dominated by the reference of the same seed
+    assert (table[table["lever"] == "reference"]["front_fraction"] > 0).any()
+
+
+def _trainer_has_capacity_fields() -> bool:
+    try:
+        from empirical.training.config import field_names
+    except ImportError:
+        return False
+    import mtl.methods
+
+    return {"model_options", "task_lrs"} <= set(field_names()) and "fixed" in mtl.methods.NAMES
+
+
+@pytest.mark.skipif(
+    not _trainer_has_capacity_fields(),
+    reason="needs RunConfig.model_options and task_lrs and the 'fixed' weighting (not merged yet)",
+)
+def test_the_quick_study_runs_end_to_end(tmp_path):
+    import json
+
+    from empirical.cli import main
+
+    assert main(["capacity", "--scale", "quick", "--out", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / "verdicts.json").read_text())
+    claims = {v["claim"]: v for v in record["verdicts"]}
+    assert "task-weight-and-head-lr-interchangeable-under-sgd-not-adam" in claims
+    assert all(v["scale"] == "quick" and "generated" in v["data"] for v in claims.values())
+    table = (tmp_path / "synthetic-scenes-segnet" / "table.csv").read_text().splitlines()
+    assert len(table) == 1 + 2 * 6  # (reference + 5 levers) x 2 optimizers
+
+
+def test_one_seed_gives_no_verdict_but_inconclusive():
+    from empirical.studies import capacity
+
+    runs = synthetic_runs(0.0, 0.2, head_lr_gain=0.2, seeds=1)
+    verdicts = capacity.study_verdicts(runs, BASE, list(BASE), "quick", "test table")
+    assert {v.verdict for v in verdicts} == {"inconclusive", "not run"}
