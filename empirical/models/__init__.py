@@ -8,6 +8,11 @@ depth (B, 1, H, W) and normals (B, 3, H, W, not normalised) at the input size; b
 first block's; the others scale with it), ``None`` for the published one. ``pretrained`` is a
 local file of ImageNet weights for the ResNet backbones; nothing is ever downloaded.
 
+Capacity options, ``build(arch, spec, **options)``, where an architecture's ``OPTIONS`` lists
+them: ``shared_blocks`` (segnet: how many of its ten blocks are shared; the rest are copied per
+task into the heads) and ``head_width`` (segnet, mtan: channels of the head's conv3x3). Unset,
+each architecture is the published one.
+
 An architecture module is imported only when named (torchvision stays out of light imports).
 """
 
@@ -55,11 +60,20 @@ def build(
     *,
     width: int | None = None,
     pretrained: str | Path | None = None,
+    **options: Any,
 ) -> MultiTaskModel:
     """Network ``arch`` with one head per task of ``spec``; see the module docstring."""
     mod = module(arch)
+    valid = getattr(mod, "OPTIONS", ())
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"{arch} has no option(s) {', '.join(map(repr, unknown))}; its options: "
+            f"{', '.join(valid) or 'none'}"
+        )
+    options = {k: v for k, v in options.items() if v is not None}
     if pretrained is None:
-        return mod.build(spec, width=width)
+        return mod.build(spec, width=width, **options)
     if arch not in PRETRAINABLE:
         raise ValueError(
             f"{arch} has no ImageNet backbone to load; pretrained= applies to "
@@ -69,7 +83,7 @@ def build(
         raise ValueError(
             f"ImageNet weights fit {arch} at width {mod.DEFAULT_WIDTH} only, got width={width}"
         )
-    return mod.build(spec, width=width, pretrained=pretrained)
+    return mod.build(spec, width=width, pretrained=pretrained, **options)
 
 
 __all__ = ["ARCHS", "PRETRAINABLE", "build", "module", "names"]

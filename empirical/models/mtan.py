@@ -40,6 +40,7 @@ from empirical.models.common import (
 from empirical.models.segnet import (
     DEFAULT_WIDTH,
     SegNetBackbone,
+    check_capacity,
     conv_bn_relu,
     dense_head,
     filters,
@@ -49,6 +50,7 @@ from mtl.model import MultiTaskModel
 
 KINDS = DENSE_KINDS
 BLOCKS = 5
+OPTIONS = ("head_width",)
 
 
 def attention_mask(c_in: int, c_mid: int, c_out: int) -> nn.Sequential:
@@ -66,7 +68,7 @@ def attention_mask(c_in: int, c_mid: int, c_out: int) -> nn.Sequential:
 class TaskAttention(nn.Module):
     """One task's attention network over the shared SegNet features, and its prediction layer."""
 
-    def __init__(self, width: int, out: int):
+    def __init__(self, width: int, out: int, head_width: int | None = None):
         super().__init__()
         f = filters(width)
         self.enc_mask = nn.ModuleList(
@@ -86,7 +88,7 @@ class TaskAttention(nn.Module):
             [attention_mask(2 * f[4], f[3], f[3])]
             + [attention_mask(dec_in[i] + dec_out[i], dec_out[i], dec_out[i]) for i in range(1, 5)]
         )
-        self.head = dense_head(f[0], out)
+        self.head = dense_head(f[0], out, head_width)
         init_weights(self)
 
     def forward(self, u, p, up, d) -> Tensor:
@@ -104,12 +106,16 @@ class TaskAttention(nn.Module):
 class MTAN(MultiTaskModel):
     """Shared :class:`SegNetBackbone`, one :class:`TaskAttention` per task."""
 
-    def __init__(self, in_channels: int, width: int, outputs: dict[str, int]):
+    def __init__(
+        self, in_channels: int, width: int, outputs: dict[str, int], head_width: int | None = None
+    ):
         super().__init__()
         if not outputs:
             raise ValueError("MTAN needs at least one task")
         self.backbone = SegNetBackbone(in_channels, width)
-        self.attention = nn.ModuleDict({t: TaskAttention(width, c) for t, c in outputs.items()})
+        self.attention = nn.ModuleDict(
+            {t: TaskAttention(width, c, head_width) for t, c in outputs.items()}
+        )
 
     @property
     def task_names(self) -> tuple[str, ...]:
@@ -140,9 +146,12 @@ class MTAN(MultiTaskModel):
         return list(self.attention[name].named_parameters(prefix=f"attention.{name}"))
 
 
-def build(spec: DatasetSpec, *, width: int | None = None) -> MTAN:
-    """MTAN with one attention network and prediction layer per task of ``spec``."""
+def build(spec: DatasetSpec, *, width: int | None = None, head_width: int | None = None) -> MTAN:
+    """MTAN with one attention network and prediction layer per task of ``spec``; ``head_width``
+    is the channels of the prediction layer's conv3x3 (default: the width)."""
     check_kinds("mtan", spec, KINDS)
     check_divisible("mtan", spec.image_shape[-2:], 32)
     w = check_width("mtan", width, DEFAULT_WIDTH)
-    return MTAN(spec.image_shape[0], w, {t.name: dense_channels(t) for t in spec.tasks})
+    check_capacity("mtan", None, head_width)
+    outputs = {t.name: dense_channels(t) for t in spec.tasks}
+    return MTAN(spec.image_shape[0], w, outputs, head_width)

@@ -7,12 +7,25 @@ max-unpool at those indices. The representation is the last decoder block's outp
 Each task head is conv3x3 (w -> w) then conv1x1 (w -> out), with no nonlinearity between them,
 as in MTAN's ``model_segnet_split.py``. Weights: Xavier-normal convolutions, zero biases.
 
+Capacity options (defaults: the architecture above). ``head_width=c``: the head's conv3x3 maps
+w -> c and its conv1x1 c -> out. ``shared_blocks=s`` (1 <= s <= 10): the ten blocks in order of
+computation (encoder 0-4, decoder 0-4 deep to shallow) are shared up to block s - 1; blocks s to
+9 are copied per task as the head's trunk (:class:`SplitSegNet`). Moving the split from s to
+s - 1 moves one block's parameters, ``n``, from phi to each psi_t: phi loses n, the heads gain
+T n. A task trunk that contains decoder blocks whose encoder block is shared unpools with the
+shared 0/1 max-location masks ``m_j``: ``unpool(h, idx_j) = m_j * nearest_up(h)`` exactly, so
+the representation is ``(h, m_0, ..., m_{k-1})``. Each ``m_j`` is piecewise constant in phi; it
+is returned as ``m_j + 0 * p_j`` so that autograd sees it (its gradient into phi is zero), and
+representation-level methods see its entries as coordinates of the representation.
+
 Inputs: height and width divisible by 32 (five poolings). ``nn.MaxUnpool2d`` refuses
 ``torch.use_deterministic_algorithms(True)``, even on the CPU, whose kernel is deterministic.
 """
 
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from empirical.datasets import DatasetSpec
@@ -23,10 +36,12 @@ from empirical.models.common import (
     check_width,
     dense_channels,
 )
-from mtl.model import HardParameterSharing
+from mtl.model import HardParameterSharing, MultiTaskModel
 
 DEFAULT_WIDTH = 64
 KINDS = DENSE_KINDS
+BLOCKS = 10  # five encoder blocks, then five decoder blocks
+OPTIONS = ("shared_blocks", "head_width")
 
 
 def filters(width: int) -> list[int]:
@@ -103,21 +118,135 @@ class SegNetBackbone(nn.Module):
         return self.features(x)["d"][-1]
 
 
-def dense_head(channels: int, out: int) -> nn.Sequential:
-    """MTAN's prediction layer: conv3x3 (channels -> channels), then conv1x1 (-> out)."""
+def dense_head(channels: int, out: int, hidden: int | None = None) -> nn.Sequential:
+    """MTAN's prediction layer: conv3x3 (channels -> hidden, default channels), conv1x1 (-> out)."""
+    hidden = channels if hidden is None else hidden
     return nn.Sequential(
-        nn.Conv2d(channels, channels, kernel_size=3, padding=1),
-        nn.Conv2d(channels, out, kernel_size=1),
+        nn.Conv2d(channels, hidden, kernel_size=3, padding=1),
+        nn.Conv2d(hidden, out, kernel_size=1),
     )
 
 
-def build(spec: DatasetSpec, *, width: int | None = None) -> HardParameterSharing:
-    """SegNet with one :func:`dense_head` per task of ``spec``."""
+class SegNetStage(nn.Module):
+    """Blocks ``start`` to ``stop - 1`` of the ten (encoder 0-4, decoder 0-4), SegNet's layers.
+
+    ``forward(h, masks)`` carries ``h`` through them; an encoder block j max-pools and appends its
+    0/1 max-location mask ``m_j`` to ``masks``; decoder block i unpools with ``m_{4-i}``.
+    """
+
+    def __init__(self, in_channels: int, width: int, start: int, stop: int):
+        super().__init__()
+        full = SegNetBackbone(in_channels, width)  # the layers, initialised as in SegNet
+        encoder = zip(full.enc_first, full.enc_rest, strict=True)
+        decoder = zip(full.dec_first, full.dec_rest, strict=True)
+        pairs = [*encoder, *decoder]
+        self.start, self.stop = start, stop
+        self.blocks = nn.ModuleList(nn.Sequential(*pairs[k]) for k in range(start, stop))
+
+    def forward(self, h: Tensor, masks: list[Tensor]) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+        """``(h, masks, pre_pool)``: the output, the masks so far, and this stage's pre-pool
+        features (one per encoder block run here)."""
+        masks, pre_pool = list(masks), []
+        for k, block in zip(range(self.start, self.stop), self.blocks, strict=True):
+            if k < 5:
+                p = block(h)
+                h, idx = F.max_pool2d(p, kernel_size=2, stride=2, return_indices=True)
+                masks.append(F.max_unpool2d(torch.ones_like(h), idx, 2, output_size=p.shape[-2:]))
+                pre_pool.append(p)
+            else:
+                up = F.interpolate(h, scale_factor=2, mode="nearest") * masks[BLOCKS - 1 - k]
+                h = block(up)
+        return h, masks, pre_pool
+
+
+class SplitSegNet(MultiTaskModel):
+    """SegNet shared up to block ``shared_blocks - 1``; each task its own trunk and head."""
+
+    def __init__(
+        self, in_channels: int, width: int, outputs: dict[str, int], shared_blocks: int,
+        head_width: int | None = None,
+    ):  # fmt: skip
+        super().__init__()
+        s = shared_blocks
+        self.shared = SegNetStage(in_channels, width, 0, s)
+        # masks the task trunks read: m_j of a shared encoder block j whose decoder is a trunk's
+        self.passed = min(s, BLOCKS - s)
+        self.trunks = nn.ModuleDict(
+            {t: SegNetStage(in_channels, width, s, BLOCKS) for t in outputs}
+        )
+        self.heads = nn.ModuleDict(
+            {t: dense_head(width, c, head_width) for t, c in outputs.items()}
+        )
+        for head in self.heads.values():
+            init_weights(head)
+
+    @property
+    def task_names(self) -> tuple[str, ...]:
+        return tuple(self.heads.keys())
+
+    def encode(self, x: Tensor) -> Tensor | tuple[Tensor, ...]:
+        check_divisible("SegNet", x.shape[-2:], 32)
+        h, masks, pre_pool = self.shared(x, [])
+        if not self.passed:
+            return h
+        linked = [m + 0 * p for m, p in zip(masks[: self.passed], pre_pool, strict=False)]
+        return (h, *linked)
+
+    def decode(self, representation: Tensor | tuple[Tensor, ...]) -> dict[str, Tensor]:
+        if isinstance(representation, Tensor):
+            h, masks = representation, []
+        else:
+            h, *masks = representation
+        return {t: self.heads[t](trunk(h, masks)[0]) for t, trunk in self.trunks.items()}
+
+    def named_shared_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        return list(self.shared.named_parameters(prefix="shared"))
+
+    def named_task_parameters(self, task: str | int) -> list[tuple[str, nn.Parameter]]:
+        name = self.task_name(task)
+        return [
+            *self.trunks[name].named_parameters(prefix=f"trunks.{name}"),
+            *self.heads[name].named_parameters(prefix=f"heads.{name}"),
+        ]
+
+
+def check_capacity(arch: str, shared_blocks: int | None, head_width: int | None) -> None:
+    """Raise unless ``shared_blocks`` is None or in 1..10 and ``head_width`` None or >= 1."""
+    if shared_blocks is not None and (
+        isinstance(shared_blocks, bool)
+        or not isinstance(shared_blocks, int)
+        or not 1 <= shared_blocks <= BLOCKS
+    ):
+        raise ValueError(
+            f"{arch}: shared_blocks must be an integer from 1 (the first encoder block shared) "
+            f"to {BLOCKS} (every block shared, the default), got {shared_blocks!r}"
+        )
+    if head_width is not None and (
+        isinstance(head_width, bool) or not isinstance(head_width, int) or head_width < 1
+    ):
+        raise ValueError(
+            f"{arch}: head_width must be a positive integer or None, got {head_width!r}"
+        )
+
+
+def build(
+    spec: DatasetSpec,
+    *,
+    width: int | None = None,
+    shared_blocks: int | None = None,
+    head_width: int | None = None,
+) -> MultiTaskModel:
+    """SegNet with one :func:`dense_head` per task of ``spec``; see the module docstring for
+    ``shared_blocks`` and ``head_width``."""
     check_kinds("segnet", spec, KINDS)
     check_divisible("segnet", spec.image_shape[-2:], 32)
     w = check_width("segnet", width, DEFAULT_WIDTH)
+    check_capacity("segnet", shared_blocks, head_width)
+    outputs = {t.name: dense_channels(t) for t in spec.tasks}
+    if shared_blocks is not None and shared_blocks < BLOCKS:
+        return SplitSegNet(spec.image_shape[0], w, outputs, shared_blocks, head_width)
     backbone = SegNetBackbone(spec.image_shape[0], w)
-    heads = {t.name: dense_head(w, dense_channels(t)) for t in spec.tasks}
+    heads = {t: dense_head(w, c, head_width) for t, c in outputs.items()}
     for head in heads.values():
         init_weights(head)
     return HardParameterSharing(backbone, heads)

@@ -29,4 +29,8 @@ STUDIES: dict[str, tuple[str, str]] = {
         "empirical.studies.stl_methods",
         "MTL methods applied to groups of samples of one task (the paper's outlook)",
     ),
+    "capacity": (
+        "empirical.studies.capacity",
+        "split point, head width, per-task head lrs and task weights under Adam and SGD",
+    ),
 }
