@@ -103,7 +103,7 @@ def build(
     seed: int = 0,
     **options: Any,
 ) -> Dataset:
-    """Split ``split`` of dataset ``name``; real datasets read ``root``, generated ones ignore it."""
+    """Split ``split`` of dataset ``name``; real ones read ``root``, generated ones ignore it."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
     return _module(name).build(split, root=root, augment=augment, seed=seed, **options)

@@ -1,0 +1,236 @@
+"""``mtlp empirical gradient-conflicts``: are inter-sample conflicts as large as inter-task ones?
+
+The paper's Sec. 4.2 protocol: EW training with Adam (lr 1e-3, weight decay 1e-5); every 5
+iterations, 8 random samples of the batch; per sample pair of one task (inter-sample) and per
+task pair of one sample (inter-task): cosine similarity, gradient magnitude similarity and the
+ratio of conflicting parameters over the shared parameters, plus the averaged-gradient variants
+(App. A5: task gradients averaged over the samples, sample gradients averaged over the tasks),
+the positive/negative split of the cosine (A6) and the scalar product (A7). Pooling: the pairs
+of every measured step of an epoch are pooled into one distribution per (kind, statistic), whose
+mean, std and 2.5/97.5 percentiles are reported per epoch (Fig. 4).
+
+Beyond the paper: the same runs with UW-O-normalised losses (magnitude similarity between tasks
+depends on the loss units; UW-O removes them), several seeds, and a summary per setup with
+bootstrap intervals over (seed, epoch) cells: ``d_cos`` = mean inter-sample minus mean
+inter-task cosine, ``d_mag`` = the same for magnitude similarity.
+Verdicts: direction conflicts between samples reach those between tasks when the interval of
+``d_cos`` lies below :data:`COSINE_MARGIN`; tasks differ in magnitude more than samples when the
+interval of ``d_mag`` (raw losses) lies above 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from empirical.analysis import Verdict, bootstrap
+from empirical.studies.common import (
+    add_common_arguments,
+    dry_run,
+    execute_phase,
+    with_data_root,
+    write_verdicts,
+)
+from empirical.studies.scales import DATA_LABELS, Setup, setups
+from empirical.sweep import read_sweep
+from mtl.gradients import summarize
+from mtl.io import prepare_output_dir, save_figure, write_csv
+
+STUDY = "gradient-conflicts"
+COSINE_MARGIN = 0.05
+STATISTICS = ("cosine", "magnitude_similarity", "conflict_ratio", "dot")
+KINDS = ("inter_task", "inter_sample", "inter_task_averaged", "inter_sample_averaged")
+NORMALISATIONS = {"raw": "ew", "uw-o": "uw-o"}
+GRIDS = {
+    "quick": {"seeds": 1, "every": 2, "samples": 4},
+    "cpu": {"seeds": 3, "every": 5, "samples": 8},
+    "full": {"seeds": 1, "every": 5, "samples": 8},
+}
+TRAIN_SIZES = {"cityscapes": 2380, "nyuv2": 636, "celeba": 162770}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_common_arguments(parser)
+
+
+def study_setups(scale: str) -> tuple[Setup, ...]:
+    """The optimizer study's setups, plus CelebA with ResNet-18 at full scale."""
+    chosen = setups(scale)
+    if scale == "full":
+        celeba = {"epochs": 100, "batch_size": 512, "schedule": "step", "step_size": 30,
+                  "gamma": 0.5, "weight_decay": 1e-5, "device": "auto"}  # fmt: skip
+        chosen = (*chosen, Setup("celeba", "resnet18", "full", celeba))
+    return chosen
+
+
+def configs(setup: Setup, grid: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        setup.config(
+            method=method,
+            optimizer="adam",
+            lr=1e-3,
+            seed=seed,
+            grad_stats_every=grid["every"],
+            grad_stats_samples=grid["samples"],
+        )
+        for method in NORMALISATIONS.values()
+        for seed in range(grid["seeds"])
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    grid = dict(GRIDS[args.scale])
+    grid["seeds"] = args.seeds or grid["seeds"]
+    chosen = study_setups(args.scale)
+    phases = {
+        s.name: [with_data_root(c, s, args.data_root) for c in configs(s, grid)] for s in chosen
+    }
+    if args.dry_run:
+        return dry_run(phases, chosen, args.step_seconds, TRAIN_SIZES)
+    root = prepare_output_dir(args.out, {"study": STUDY, "scale": args.scale, **grid})
+    verdicts = []
+    for setup in chosen:
+        out = root / setup.name
+        execute_phase(out, "runs", phases[setup.name], args)
+        table = epoch_table(out / "runs")
+        write_csv(out / "epochs.csv", list(table.columns), table.itertuples(index=False))
+        source = f"mtlp empirical {STUDY} --scale {args.scale}; {setup.name}"
+        for norm in NORMALISATIONS:
+            fig = figure(table[table["normalisation"] == norm], f"{setup.name}, {norm}", source)
+            save_figure(fig, out / f"conflicts_{norm}.png", dpi=110)
+            plt.close(fig)
+        verdicts += summary_verdicts(out, table, setup, args.scale)
+    write_verdicts(root, verdicts, STUDY)
+    return 0
+
+
+def _values(stats: dict[str, list], name: str) -> torch.Tensor:
+    values = [float("nan") if v is None else v for v in stats.get(name, [])]
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def epoch_table(sweep_root: Path) -> pd.DataFrame:
+    """One row per run, epoch, pair kind and statistic: the pooled summary of that epoch, plus
+    the means of the positive and of the negative values (App. A6)."""
+    _, runs = read_sweep(sweep_root)
+    rows = []
+    norm_of = {m: n for n, m in NORMALISATIONS.items()}
+    for run in runs:
+        path = run.directory / "grad_stats.jsonl"
+        if not path.is_file():
+            continue
+        pooled: dict[tuple[int, str, str], list[torch.Tensor]] = {}
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            for kind, stats in record.get("per_sample", {}).items():
+                for name in STATISTICS:
+                    pooled.setdefault((record["epoch"], kind, name), []).append(
+                        _values(stats, name)
+                    )
+        for (epoch, kind, name), values in sorted(pooled.items()):
+            summary = summarize(values)
+            finite = torch.cat(values)
+            finite = finite[torch.isfinite(finite)]
+            positive, negative = finite[finite > 0], finite[finite < 0]
+            rows.append({
+                "normalisation": norm_of.get(run.config["method"], run.config["method"]),
+                "seed": run.config["seed"], "epoch": epoch, "kind": kind, "statistic": name,
+                **summary,
+                "mean_positive": float(positive.mean()) if positive.numel() else float("nan"),
+                "mean_negative": float(negative.mean()) if negative.numel() else float("nan"),
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def figure(table: pd.DataFrame, title: str, source: str):
+    """Fig. 4 / A5 / A7: per statistic, the epoch means with 2.5-97.5 % percentile bands of
+    inter-task and inter-sample pairs (single and averaged gradients)."""
+    fig, axes = plt.subplots(2, len(STATISTICS), figsize=(3.3 * len(STATISTICS), 5.6))
+    colours = {"inter_task": "tab:red", "inter_sample": "tab:blue"}
+    for col, name in enumerate(STATISTICS):
+        for row, suffix in enumerate(("", "_averaged")):
+            ax = axes[row, col]
+            for base, colour in colours.items():
+                part = table[(table["kind"] == base + suffix) & (table["statistic"] == name)]
+                if part.empty:
+                    continue
+                by_epoch = part.groupby("epoch")[["mean", "p2.5", "p97.5"]].mean()
+                ax.plot(
+                    by_epoch.index, by_epoch["mean"], color=colour, label=base.replace("_", "-")
+                )
+                ax.fill_between(
+                    by_epoch.index, by_epoch["p2.5"], by_epoch["p97.5"], color=colour, alpha=0.15
+                )
+            ax.set_title(f"{name.replace('_', ' ')}{' (averaged)' if suffix else ''}", fontsize=9)
+            ax.set_xlabel("epoch")
+            ax.xaxis.get_major_locator().set_params(integer=True)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+    fig.suptitle(f"Gradient similarity during EW training: {title} (bands: 2.5-97.5 %)")
+    fig.tight_layout(rect=(0, 0.03, 1, 0.97))
+    fig.text(0.01, 0.005, source, fontsize=7, color="0.35")
+    return fig
+
+
+def _difference(table: pd.DataFrame, norm: str, statistic: str) -> np.ndarray:
+    """Per (seed, epoch): mean inter-sample minus mean inter-task value of ``statistic``."""
+    part = table[(table["normalisation"] == norm) & (table["statistic"] == statistic)]
+    wide = part.pivot_table(index=["seed", "epoch"], columns="kind", values="mean")
+    if "inter_sample" not in wide or "inter_task" not in wide:
+        return np.array([])
+    return (wide["inter_sample"] - wide["inter_task"]).dropna().to_numpy()
+
+
+def summary_verdicts(out: Path, table: pd.DataFrame, setup: Setup, scale: str) -> list[Verdict]:
+    data = f"{DATA_LABELS[setup.data]} ({setup.name})"
+    rows, verdicts = [], []
+    for norm in NORMALISATIONS:
+        for statistic in ("cosine", "magnitude_similarity", "conflict_ratio"):
+            diffs = _difference(table, norm, statistic)
+            if diffs.size:
+                mean, lo, hi = bootstrap(diffs)
+                rows.append((norm, statistic, diffs.size, mean, lo, hi))
+    write_csv(
+        out / "summary.csv",
+        ["normalisation", "statistic", "cells", "inter_sample_minus_inter_task", "lo", "hi"],
+        rows,
+    )
+    found = {(r[0], r[1]): r for r in rows}
+    cosine = found.get(("raw", "cosine"))
+    if cosine is None:
+        verdicts.append(Verdict("direction-conflicts", "not run", scale, data, "no statistics"))
+    else:
+        _, _, n, mean, lo, hi = cosine
+        verdict = "confirmed" if hi < COSINE_MARGIN else "refuted" if lo > COSINE_MARGIN else (
+            "inconclusive"
+        )  # fmt: skip
+        evidence = (
+            f"mean inter-sample minus inter-task cosine {mean:+.3f}, 95% interval [{lo:+.3f}, "
+            f"{hi:+.3f}] over {n} (seed, epoch) cells; confirmed below {COSINE_MARGIN}"
+        )
+        verdicts.append(Verdict("direction-conflicts", verdict, scale, data, evidence))
+    magnitude = found.get(("raw", "magnitude_similarity"))
+    if magnitude is None:
+        verdicts.append(Verdict("magnitude-similarity", "not run", scale, data, "no statistics"))
+    else:
+        _, _, n, mean, lo, hi = magnitude
+        verdict = "confirmed" if lo > 0 else "refuted" if hi < 0 else "inconclusive"
+        uwo = found.get(("uw-o", "magnitude_similarity"))
+        evidence = (
+            f"raw losses: inter-sample minus inter-task magnitude similarity {mean:+.3f}, 95% "
+            f"interval [{lo:+.3f}, {hi:+.3f}] ({n} cells)"
+        )
+        if uwo is not None:
+            evidence += f"; UW-O: {uwo[3]:+.3f} [{uwo[4]:+.3f}, {uwo[5]:+.3f}]"
+        verdicts.append(Verdict("magnitude-similarity", verdict, scale, data, evidence))
+    return verdicts
