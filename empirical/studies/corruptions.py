@@ -4,7 +4,9 @@ The paper's App. A6 protocol: train MTL (EW, UW, RLW, IMTL, PCGrad, CAGrad) and 
 models on clean data (Adam, at a fixed learning rate here: the paper's best-lr models come from
 its main sweep), freeze the backbone, fine-tune the heads on corrupted training images (a random
 corruption and severity per sample, :mod:`empirical.corruptions`), and evaluate every model on the
-test set under each of the 15 corruptions x 5 severities and clean. Eq. 26 per metric ``t``:
+test set under each of the 15 corruptions x 5 severities and clean (each fine-tuned run's
+``corruptions.jsonl``, :mod:`empirical.evaluation`, from its selected ``best.pt``). Eq. 26 per
+metric ``t``:
 
     δ_t = 1/(|C| |S|) Σ_c Σ_s (-1)^{p(t)} (M^MTL_{t,c,s} / M^MTL_t - M^STL_{t,c,s} / M^STL_t)
 
@@ -31,6 +33,7 @@ import pandas as pd
 
 from empirical.analysis import Verdict, bootstrap, interval_from_direction
 from empirical.corruptions import CORRUPTIONS, SEVERITIES, family
+from empirical.evaluation import evaluate_corruptions
 from empirical.studies.common import (
     add_common_arguments,
     dry_run,
@@ -39,7 +42,7 @@ from empirical.studies.common import (
     write_verdicts,
 )
 from empirical.studies.scales import DATA_LABELS, Setup, setups
-from empirical.sweep import read_sweep
+from empirical.sweep import Run, read_sweep, run_state
 from mtl.io import atomic_write_text, prepare_output_dir, save_figure, write_csv
 from mtl.metrics import higher_is_better
 
@@ -100,11 +103,14 @@ def finetune_config(pretrained: dict[str, Any], run_dir: Path, grid: dict) -> di
         "freeze_backbone": True,
         "corruption": "random",
         "epochs": grid["finetune_epochs"],
-        "evaluate_corruptions": {
-            "corruptions": list(grid["corruptions"]),
-            "severities": list(grid["severities"]),
-        },
     }
+
+
+def evaluate_finetuned(runs: list[Run], grid: dict[str, Any]) -> None:
+    """``corruptions.jsonl`` in every finished fine-tuning run (skipping those that have it)."""
+    for run in runs:
+        if run_state(run.directory).state == "finished":
+            evaluate_corruptions(run.directory, grid["corruptions"], grid["severities"])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -124,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         out = root / setup.name
         pre = execute_phase(out, "pretrain", pretrain[setup.name], args)
         fine = [finetune_config(r.config, r.directory, grid) for r in pre]
-        execute_phase(out, "finetune", fine, args)
+        evaluate_finetuned(execute_phase(out, "finetune", fine, args), grid)
         scores = corrupted_scores(out / "finetune")
         write_csv(out / "scores.csv", list(scores.columns), scores.itertuples(index=False))
         verdicts += analyse(out, setup, args.scale, scores)

@@ -16,7 +16,7 @@ aggregator, which has no shared Jacobian to aggregate.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -245,28 +245,47 @@ class Trainer:
 
     # -- evaluation ----------------------------------------------------------------------------
 
-    @torch.no_grad()
     def evaluate(self, loader: Iterable, accumulator) -> dict[str, float]:
         """Mean task losses (``loss``: their sum, ``<task>_loss``) and the metrics of a split."""
-        self.model.eval()
-        accumulator.reset()
-        totals = torch.zeros(len(self.tasks), dtype=torch.float64)
-        count = 0
-        for x, targets in loader:
-            x, targets = self.to_device(x, targets)
-            with self.autocast():
-                outputs = self.model(x)
-            outputs = {t: outputs[t].float() for t in self.tasks}
-            batch = x.shape[0]
-            losses = [self.losses[t](outputs[t], targets[t]) for t in self.tasks]
-            totals += torch.stack(losses).double().cpu() * batch
-            count += batch
-            accumulator.update(outputs, targets)
-        means = (totals / max(count, 1)).tolist()
-        result = {"loss": float(sum(means))}
-        result.update({f"{t}_loss": m for t, m in zip(self.tasks, means, strict=True)})
-        result.update({k: float(v) for k, v in accumulator.compute().items()})
-        return result
+        return evaluate(
+            self.model, self.losses, loader, accumulator, prepare=self.to_device,
+            autocast=self.autocast,
+        )  # fmt: skip
+
+
+@torch.no_grad()
+def evaluate(
+    model: MultiTaskModel,
+    losses: Mapping[str, Loss],
+    loader: Iterable,
+    accumulator,
+    *,
+    prepare: Callable[[Tensor, Mapping[str, Tensor]], tuple[Tensor, dict]],
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+) -> dict[str, float]:
+    """``model`` in eval mode over ``loader``: each task's mean loss over the samples
+    (``<task>_loss``; ``loss`` their sum) and the accumulator's metrics. ``prepare`` moves a
+    batch to the model's device."""
+    tasks = tuple(model.task_names)
+    model.eval()
+    accumulator.reset()
+    totals = torch.zeros(len(tasks), dtype=torch.float64)
+    count = 0
+    for x, targets in loader:
+        x, targets = prepare(x, targets)
+        with autocast():
+            outputs = model(x)
+        outputs = {t: outputs[t].float() for t in tasks}
+        batch = x.shape[0]
+        values = [losses[t](outputs[t], targets[t]) for t in tasks]
+        totals += torch.stack(values).double().cpu() * batch
+        count += batch
+        accumulator.update(outputs, targets)
+    means = (totals / max(count, 1)).tolist()
+    result = {"loss": float(sum(means))}
+    result.update({f"{t}_loss": m for t, m in zip(tasks, means, strict=True)})
+    result.update({k: float(v) for k, v in accumulator.compute().items()})
+    return result
 
 
 def _finite(tensors: Iterable[Tensor]) -> bool:
