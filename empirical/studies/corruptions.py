@@ -208,8 +208,9 @@ def analyse(out: Path, setup: Setup, scale: str, scores: pd.DataFrame) -> list[V
     for model, part in per_seed.groupby("model"):
         seed_means = part.groupby("seed")["delta"].mean().to_numpy()
         mean, lo, hi = bootstrap(seed_means)
-        # the claim "MTL more robust" holds when δ < 0: flip so that above 0 confirms it
-        verdict = interval_from_direction(-hi, -lo)
+        # the claim "MTL more robust" holds when δ < 0: flip so that above 0 confirms it;
+        # one seed gives no interval (the bootstrap of one value is that value): inconclusive
+        verdict = interval_from_direction(-hi, -lo) if len(seed_means) > 1 else "inconclusive"
         evidence = (
             f"{model}: mean δ over metrics {mean:+.4f}, 95% interval over {len(seed_means)} "
             f"seed(s) [{lo:+.4f}, {hi:+.4f}] (δ < 0: MTL degrades less)"
@@ -261,6 +262,7 @@ def _robustness_figure(deltas: pd.DataFrame, setup: Setup, source: str):
     for task, part in deltas.groupby("task"):
         by_sev = part.groupby("severity")["delta"].agg(["mean", "std"])
         bx.errorbar(by_sev.index, by_sev["mean"], yerr=by_sev["std"], marker="o", label=task)
+    bx.set_xticks(sorted(set(deltas["severity"])))
     bx.axhline(0, color="0.5", lw=0.8)
     bx.set_xlabel("severity")
     bx.set_ylabel("δ (mean over corruptions, methods)")
