@@ -49,14 +49,10 @@ def build_model(
 
 
 def model_of(config: RunConfig, spec: DatasetSpec) -> MultiTaskModel:
-    """The run's freshly built model (its weights as initialised, not trained)."""
-    return build_model(
-        config.arch,
-        spec,
-        width=config.width,
-        pretrained=config.pretrained,
-        options=config.model_options,
-    )
+    """The run's freshly built model (its weights as initialised, not trained); ``options``
+    is passed only when the config sets some, so builders without options stay usable."""
+    extra = {"options": config.model_options} if config.model_options else {}
+    return build_model(config.arch, spec, width=config.width, pretrained=config.pretrained, **extra)
 
 
 def load_initial_weights(model: MultiTaskModel, run_dir: str) -> None:
