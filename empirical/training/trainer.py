@@ -91,7 +91,7 @@ class Trainer:
         self.wants_representation = getattr(method, "gradient_of", "shared") == "representation"
         self.step_count = 0
 
-    # -- helpers -------------------------------------------------------------------------------
+    # -- pieces of a step ------------------------------------------------------------------
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if not self.amp:

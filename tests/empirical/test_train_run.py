@@ -88,7 +88,7 @@ def test_killed_run_resumes_to_identical_metrics(tmp_path):
     """A process that vanishes between epoch 2's checkpoint and its metrics line, rerun with
     the same config, ends with the same metrics.jsonl (time aside) and weights as a run that was
     never interrupted. DWA's loss history (used from epoch 3 on) and Adam's moments have to
-    survive the checkpoint; batches are shuffled and the model has BatchNorm."""
+    survive the checkpoint; batches are shuffled and the model has BatchNorm and MaxUnpool2d."""
     config = train_doubles.toy_config(method="dwa", arch="toy-bn", epochs=4, grad_stats_every=5)
     whole = tmp_path / "whole"
     assert train(config, whole) == "finished"

@@ -55,6 +55,19 @@ def build(split, *, root, augment, seed, size: int = 8, nan_at=None, shift: floa
     return ToyScenes(split, seed, size, nan_at, shift)
 
 
+class PoolUnpool(nn.Module):
+    """Max-pool with indices and unpool back (SegNet's pair; MaxUnpool2d has no deterministic
+    mode in torch)."""
+
+    def __init__(self):
+        super().__init__()
+        self.pool = nn.MaxPool2d(2, return_indices=True)
+        self.unpool = nn.MaxUnpool2d(2)
+
+    def forward(self, x):
+        return self.unpool(*self.pool(x))
+
+
 def build_model(arch, spec, *, width=None, pretrained=None):
     from mtl.model import HardParameterSharing
 
@@ -62,8 +75,8 @@ def build_model(arch, spec, *, width=None, pretrained=None):
         raise ValueError(f"unknown arch {arch!r}; valid archs: {', '.join(ARCHS)}")
     w = width or 6
     layers: list[nn.Module] = [nn.Conv2d(3, w, 3, padding=1)]
-    if arch == "toy-bn":
-        layers.append(nn.BatchNorm2d(w))
+    if arch == "toy-bn":  # BatchNorm and SegNet's max-unpooling
+        layers += [nn.BatchNorm2d(w), PoolUnpool()]
     layers += [nn.ReLU(), nn.Conv2d(w, w, 3, padding=1), nn.ReLU()]
     outputs = {"segmentation": 3, "depth": 1}
     heads = {t.name: nn.Conv2d(w, outputs[t.kind], 1) for t in spec.tasks}
