@@ -2,9 +2,10 @@
 
 The paper's outlook: if gradient conflicts between samples are as large as between tasks, a
 method built for task conflicts could be applied to groups of samples of one task. Each batch's
-samples are split into ``groups`` "tasks" (the trainer's ``sample_groups``: ``random``, a seeded
-hash of the sample's index, or ``class``, the label modulo the group count, for classification
-tasks), each group's mean loss is one row of the Jacobian, and PCGrad, CAGrad, IMTL or UW-O
+samples are split into ``groups`` "tasks" (the trainer's ``sample_groups``: ``random``, a
+balanced random partition of each batch drawn from the run's seeded generator, or ``class``, the
+label modulo the group count, for classification tasks), each group's mean loss is one row of the
+Jacobian, and PCGrad, CAGrad, IMTL or UW-O
 combine them; ``ew`` (the plain summed loss, i.e. ordinary training) is the reference. Every
 method gets the same learning-rate grid and seeds; the selected epoch is chosen on validation
 loss (the single-task rule), the best lr on the validation score. The verdict per method:

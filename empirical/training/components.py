@@ -37,9 +37,37 @@ def arch_names() -> tuple[str, ...]:
 
 
 def build_model(
-    arch: str, spec: DatasetSpec, *, width: int | None, pretrained: str | None
+    arch: str,
+    spec: DatasetSpec,
+    *,
+    width: int | None,
+    pretrained: str | None,
+    options: dict[str, Any] | None = None,
 ) -> MultiTaskModel:
-    return _models().build(arch, spec, width=width, pretrained=pretrained)
+    """``empirical.models.build`` with ``options`` as keywords (the models check their names)."""
+    return _models().build(arch, spec, width=width, pretrained=pretrained, **(options or {}))
+
+
+def model_of(config: RunConfig, spec: DatasetSpec) -> MultiTaskModel:
+    """The run's freshly built model (its weights as initialised, not trained); ``options``
+    is passed only when the config sets some, so builders without options stay usable."""
+    extra = {"options": config.model_options} if config.model_options else {}
+    return build_model(config.arch, spec, width=config.width, pretrained=config.pretrained, **extra)
+
+
+def load_initial_weights(model: MultiTaskModel, run_dir: str) -> None:
+    """Load ``run_dir/best.pt`` into ``model`` (strict: every key and shape must match)."""
+    from empirical.training.rundir import BEST_MODEL, load_best_model
+
+    state = load_best_model(run_dir)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise ValueError(
+            f"init_from: {str(Path(run_dir) / BEST_MODEL)!r} does not fit this run's model "
+            f"(architecture, width, model_options and tasks must match the run that wrote it): "
+            f"{err}"
+        ) from err
 
 
 def metrics_for(spec: DatasetSpec) -> Any:
@@ -87,8 +115,11 @@ def dataset_spec(config: RunConfig) -> DatasetSpec:
     return dataclasses.replace(spec, tasks=tuple(spec.task(t) for t in config.tasks))
 
 
-def build_split(config: RunConfig, split: str) -> Dataset:
-    return datasets.build(
+def build_split(config: RunConfig, split: str, *, clean: bool = False) -> Dataset:
+    """Split ``split``; the train split corrupted when ``config.corruption`` is set (and not
+    ``clean``): ``"random"`` draws a corruption and severity per sample and epoch, a corruption
+    name fixes the corruption and draws the severity."""
+    base = datasets.build(
         config.dataset,
         split,
         root=config.data_root,
@@ -96,6 +127,24 @@ def build_split(config: RunConfig, split: str) -> Dataset:
         seed=config.data_seed,
         **config.dataset_options,
     )
+    if split != "train" or clean or config.corruption is None:
+        return base
+    from empirical.corruptions import CorruptedDataset
+
+    fixed = None if config.corruption == "random" else config.corruption
+    return CorruptedDataset(base, fixed, None, seed=config.data_seed)
+
+
+def set_epoch(dataset: Any, epoch: int) -> None:
+    """``set_epoch(epoch)`` on the dataset and on every dataset it wraps (``.base``,
+    ``.dataset``) that has one: seeded augmentations and corruptions draw anew each epoch."""
+    seen: set[int] = set()
+    while dataset is not None and id(dataset) not in seen:
+        seen.add(id(dataset))
+        if callable(getattr(dataset, "set_epoch", None)):
+            dataset.set_epoch(epoch)
+        inner = getattr(dataset, "base", None)
+        dataset = inner if inner is not None else getattr(dataset, "dataset", None)
 
 
 def task_losses(spec: DatasetSpec) -> dict[str, Loss]:

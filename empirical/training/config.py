@@ -6,6 +6,13 @@ overrides are ``key=value`` strings whose value is read as a TOML value (``lr=1e
 (``method=pcgrad``). Unknown keys, unknown names (dataset, arch, method, optimizer, schedule,
 device) and values of the wrong type are errors that name the key and list the valid choices.
 
+Model and fine-tuning options (see :mod:`empirical.training.loop` for the behaviour):
+``model_options`` are keyword options of ``empirical.models.build`` (``{shared_blocks = 3}``);
+``init_from`` names a finished run directory whose ``best.pt`` the model starts from;
+``freeze_backbone`` trains the heads only; ``corruption`` (``"random"`` or a corruption name)
+corrupts the training images; ``sample_groups`` (``{count = k, by = "random" | "class"}``, single
+task only) splits each batch into k groups whose mean losses are the method's k "tasks".
+
 Weight decay policy: ``weight_decay`` applies to every parameter, norms and biases included, as
 torch.optim and LibMTL do (the paper's setting); ``decay_norms_and_biases = false`` excludes
 every parameter with at most one dimension (biases, norm scales and shifts) from it.
@@ -39,6 +46,11 @@ class RunConfig:
     arch: str = "segnet"
     width: int | None = None
     pretrained: str | None = None
+    model_options: dict[str, Any] = field(default_factory=dict)  # keywords of models.build
+    init_from: str | None = None  # a finished run directory: start from its best.pt
+    freeze_backbone: bool = False  # train the heads only (backbone BatchNorm in eval mode)
+    corruption: str | None = None  # "random" or a corruption name: corrupted training images
+    sample_groups: dict[str, Any] | None = None  # {"count": k, "by": "random" | "class"}
     tasks: tuple[str, ...] | None = None  # a subset of the dataset's tasks; one task: single-task
     method: str = "ew"
     method_options: dict[str, Any] = field(default_factory=dict)
@@ -90,6 +102,12 @@ class RunConfig:
             raise ValueError(f"grad_clip must be > 0 (or unset), got {self.grad_clip}")
         if self.tasks is not None and not self.tasks:
             raise ValueError("tasks must name at least one task (or be unset for all)")
+        if self.corruption is not None and self.corruption != "random":
+            from empirical.corruptions import CORRUPTIONS
+
+            _check_choice("corruption", self.corruption, ("random", *CORRUPTIONS))
+        if self.sample_groups is not None:
+            _check_sample_groups(self.sample_groups)
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> RunConfig:
@@ -169,6 +187,20 @@ def _toml() -> types.ModuleType:
     import tomli
 
     return tomli
+
+
+SAMPLE_GROUPINGS = ("random", "class")
+
+
+def _check_sample_groups(groups: dict[str, Any]) -> None:
+    if set(groups) != {"count", "by"}:
+        raise ValueError(
+            f'sample_groups must be {{"count": k, "by": "random" | "class"}}, got {groups!r}'
+        )
+    count = groups["count"]
+    if not isinstance(count, int) or isinstance(count, bool) or count < 2:
+        raise ValueError(f"sample_groups count must be an integer >= 2, got {count!r}")
+    _check_choice("sample_groups by", groups["by"], SAMPLE_GROUPINGS)
 
 
 def _check_choice(key: str, value: str, valid: Iterable[str]) -> None:

@@ -1,9 +1,36 @@
 """``run(config, run_dir)``: train, evaluate each epoch, select on validation, resume exactly.
 
-Per epoch: train (one pass of a permutation drawn from ``seed + epoch``, so a resumed run at an
-epoch boundary sees the same order), evaluate val and test (every ``eval_every`` epochs and at the
-last), write the checkpoint (model, optimizer, method, scaler, RNG states and every metrics line
-so far) atomically, then the epoch's ``metrics.jsonl`` line, then ``best.json``.
+Per epoch: ``set_epoch(epoch)`` on the train dataset (and the datasets it wraps) when it has one,
+so seeded augmentations and corruptions, functions of ``(seed, epoch, index)``, draw anew each
+epoch and repeat on resume; train (one pass of a permutation drawn from ``seed + epoch``, so a
+resumed run at an epoch boundary sees the same order), evaluate val and test (every
+``eval_every`` epochs and at the last), write ``best.pt`` when the selection improved, the
+checkpoint (model, optimizer, method, scaler, RNG states and every metrics line so far)
+atomically, then the epoch's ``metrics.jsonl`` line, then ``best.json``.
+
+Model and fine-tuning options:
+
+- ``model_options``: keyword options of ``empirical.models.build`` (``shared_blocks``,
+  ``head_width`` for SegNet); an unknown option is the models' error.
+- ``init_from``: a finished run directory; the model starts from its ``best.pt`` (strict load:
+  a missing file or a different architecture is an error naming the file).
+- ``freeze_backbone``: the shared parameters get ``requires_grad=False`` and are left out of the
+  optimizer; only the heads (and a method's own parameters) train. With no shared Jacobian an
+  aggregator has nothing to aggregate: the heads train on the summed (transformed) task losses,
+  and a weighting matters only through its loss weights, each head's gradient scaled by its
+  task's weight; for Adam, scale-invariant per parameter, constant weights are invisible to the
+  heads. The backbone's BatchNorm layers stay in eval mode (their running statistics are those
+  of the pretrained run and are not updated). Optimizer-level methods and gradient statistics
+  need the shared gradients and are refused.
+- ``corruption``: ``"random"`` wraps the train split in
+  ``CorruptedDataset(base, None, None, seed=data_seed)`` (a corruption and severity per sample,
+  redrawn per epoch through ``set_epoch``); a corruption name fixes the corruption (severity per
+  sample). Validation and test stay clean.
+- ``sample_groups`` (single-task runs): the task's per-sample losses split into ``count`` groups
+  (:mod:`empirical.training.groups`); the method is built for ``count`` tasks and sees the
+  groups' mean losses. ``train/loss`` is then the sum of the groups' epoch-mean losses and each
+  group is logged as ``train/group<i>_loss`` (``train/group<i>_weight``); evaluation is of the
+  task as usual.
 
 A metrics line: ``epoch`` (1-based), ``train/loss`` (the sum of the task losses' epoch means),
 ``train/<task>_loss``, ``train/<task>_weight`` (the method's mean task weight, when it has
@@ -44,6 +71,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from empirical.training import components, distributed, rundir, stats
 from empirical.training.config import RunConfig
+from empirical.training.groups import SampleGroups
 from empirical.training.optimization import build_optimizer, set_epoch_lr
 from empirical.training.state import (
     load_method_state,
@@ -53,6 +81,7 @@ from empirical.training.state import (
     set_rng_state,
 )
 from empirical.training.trainer import NonFiniteLoss, Trainer
+from mtl.methods.base import OptimizerLevel
 
 HEARTBEAT_SECONDS = 10.0
 MAX_EVENTS = 20
@@ -149,17 +178,30 @@ class _Run:
         self.spec = components.dataset_spec(cfg)
         self.multi_task = len(self.spec.tasks) > 1
         self.baselines = components.load_baselines(cfg.baselines)
+        groups = None
+        if cfg.sample_groups is not None:
+            groups = SampleGroups.for_task(cfg.sample_groups, self.spec)
         self.splits = {s: components.build_split(cfg, s) for s in ("train", "val", "test")}
-        model = components.build_model(
-            cfg.arch, self.spec, width=cfg.width, pretrained=cfg.pretrained
-        )
+        model = components.model_of(cfg, self.spec)
+        if cfg.init_from is not None:
+            components.load_initial_weights(model, cfg.init_from)
+        if cfg.freeze_backbone:
+            self._check_freezable()
+            for p in model.shared_parameters():
+                p.requires_grad_(False)
         if self.ctx.active and self.device.type != "cpu":
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = model.to(self.device)
         if cfg.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.ctx.broadcast(list(model.parameters()) + list(model.buffers()))
-        method = components.build_method(cfg, len(self.spec.tasks)).to(self.device)
+        losses = len(self.spec.tasks) if groups is None else groups.count
+        method = components.build_method(cfg, losses).to(self.device)
+        if cfg.freeze_backbone and isinstance(method, OptimizerLevel):
+            raise ValueError(
+                f"{method.name} is an optimizer-level method of the shared parameters, which "
+                "freeze_backbone leaves out: choose a weighting or an aggregator"
+            )
         optimizer = build_optimizer(cfg, model, method)
         self.base_lrs = [g["lr"] for g in optimizer.param_groups]
         scaler = None
@@ -177,6 +219,8 @@ class _Run:
             channels_last=cfg.channels_last,
             grad_clip=cfg.grad_clip,
             generator=torch.Generator().manual_seed(cfg.seed + 1),
+            groups=groups,
+            frozen_backbone=cfg.freeze_backbone,
         )
         self.stats_generator = torch.Generator().manual_seed(cfg.seed + 2)
         self.metrics = components.metrics_for(self.spec)
@@ -212,6 +256,13 @@ class _Run:
             )
             for s in ("val", "test")
         }
+
+    def _check_freezable(self) -> None:
+        if self.config.grad_stats_every:
+            raise ValueError(
+                "grad_stats_every measures shared gradients, which freeze_backbone turns off: "
+                "set grad_stats_every = 0"
+            )
 
     def _restore(self) -> None:
         ckpt = rundir.load_checkpoint(self.out)
@@ -279,9 +330,11 @@ class _Run:
         started = time.perf_counter()
         set_epoch_lr(t.optimizer, self.base_lrs, cfg, index)
         self.sampler.set_epoch(index)
+        components.set_epoch(self.splits["train"], index)
         self.loader_generator.manual_seed(cfg.seed * 1_000_003 + index)
-        totals = torch.zeros(len(t.tasks), dtype=torch.float64, device=self.device)
-        weights = torch.zeros(len(t.tasks), dtype=torch.float64, device=self.device)
+        names = t.loss_names
+        totals = torch.zeros(len(names), dtype=torch.float64, device=self.device)
+        weights = torch.zeros(len(names), dtype=torch.float64, device=self.device)
         weighted = batches = 0
         events: list[str] = []
         beat = time.monotonic()
@@ -293,7 +346,7 @@ class _Run:
             out = t.step(x, targets)
             totals += out.losses.double()
             batches += 1
-            if out.weights is not None and out.weights.numel() == len(t.tasks):
+            if out.weights is not None and out.weights.numel() == len(names):
                 weights += out.weights.detach().double().reshape(-1)
                 weighted += 1
             events += out.events
@@ -305,11 +358,11 @@ class _Run:
         train_s = time.perf_counter() - started
         means = (self.ctx.mean(totals) / max(batches, 1)).tolist()
         line: dict[str, Any] = {"epoch": index + 1, "train/loss": float(sum(means))}
-        line.update({f"train/{task}_loss": m for task, m in zip(t.tasks, means, strict=True)})
+        line.update({f"train/{task}_loss": m for task, m in zip(names, means, strict=True)})
         if weighted:
             mean_weights = (weights / weighted).tolist()
             line.update(
-                {f"train/{task}_weight": w for task, w in zip(t.tasks, mean_weights, strict=True)}
+                {f"train/{task}_weight": w for task, w in zip(names, mean_weights, strict=True)}
             )
         line["lr"] = [g["lr"] for g in t.optimizer.param_groups]
         eval_s = 0.0
@@ -329,8 +382,10 @@ class _Run:
         }
         self.epoch = index + 1
         self.lines.append(line)
-        self._select(line)
+        improved = self._select(line)
         if self.ctx.is_main:
+            if improved:
+                rundir.save_best_model(self.out, t.model.state_dict())
             rundir.save_checkpoint(self.out, self._checkpoint())
             rundir.append_line(self.out / rundir.METRICS, line)
             if self.best is not None:
@@ -373,11 +428,13 @@ class _Run:
             return "val/delta_m"
         return "val/loss"
 
-    def _select(self, line: dict[str, Any]) -> None:
+    def _select(self, line: dict[str, Any]) -> bool:
+        """Update the selection with this epoch's line; whether it improved."""
         key = self._criterion()
         if key not in line:
-            return
-        if self.best is None or line[key] < self.best["value"]:
+            return False
+        improved = self.best is None or line[key] < self.best["value"]
+        if improved:
             self.best = {
                 "epoch": line["epoch"],
                 "criterion": key,
@@ -385,6 +442,7 @@ class _Run:
                 "val": {k[4:]: v for k, v in line.items() if k.startswith("val/")},
                 "test": {k[5:]: v for k, v in line.items() if k.startswith("test/")},
             }
+        return improved
 
     def _checkpoint(self) -> dict[str, Any]:
         t = self.trainer

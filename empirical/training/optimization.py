@@ -1,7 +1,8 @@
 """Parameter groups, the optimizer and the per-epoch learning-rate schedule of a run.
 
 Groups: ``backbone`` (the shared parameters), ``heads`` (every task's parameters), ``method``
-(a method's own parameters, UW's log-variances). ``backbone_*`` / ``heads_*`` settings give a
+(a method's own parameters, UW's log-variances); frozen parameters (``requires_grad=False``, a
+frozen backbone) are left out. ``backbone_*`` / ``heads_*`` settings give a
 group its own rule or hyperparameters (hybrids: Adam on the heads, SGD on the backbone); what a
 group does not set it inherits from the main optimizer when its rule has that hyperparameter.
 Optimizer-level methods (AdaTask, MTL-IO) supply their own groups.
@@ -46,7 +47,7 @@ def _group_settings(config: RunConfig, prefix: str) -> dict[str, Any]:
 
 
 def param_groups(config: RunConfig, model: MultiTaskModel, method: Method) -> list[dict]:
-    shared = model.shared_parameters()
+    shared = [p for p in model.shared_parameters() if p.requires_grad]  # frozen ones left out
     heads = [p for t in model.task_names for p in model.task_parameters(t)]
     own = list(method.parameters())
     if isinstance(method, OptimizerLevel):

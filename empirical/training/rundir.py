@@ -9,6 +9,8 @@
   saved before its epoch's line, so on resume the file is rewritten from the checkpoint and never
   holds a line past it.
 - ``checkpoint.pt``: written atomically (temporary file + ``os.replace``).
+- ``best.pt``: the model's ``state_dict`` at the selected epoch, written atomically whenever the
+  selection improves (before that epoch's metrics line), so a later phase can start from it.
 - ``grad_stats.jsonl``: one object per measured step; on resume lines past the checkpoint's step
   (and a torn last line) are dropped.
 """
@@ -34,6 +36,7 @@ METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.json"
 GRAD_STATS = "grad_stats.jsonl"
+BEST_MODEL = "best.pt"
 ENVIRONMENT = "environment"
 
 
@@ -130,6 +133,23 @@ def save_checkpoint(run_dir: Path, state: Mapping[str, Any]) -> None:
     buf = io.BytesIO()
     torch.save(dict(state), buf)
     atomic_write_bytes(run_dir / CHECKPOINT, buf.getvalue())
+
+
+def save_best_model(run_dir: Path, state_dict: Mapping[str, Any]) -> None:
+    buf = io.BytesIO()
+    torch.save(dict(state_dict), buf)
+    atomic_write_bytes(run_dir / BEST_MODEL, buf.getvalue())
+
+
+def load_best_model(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """The ``best.pt`` state_dict of a finished run directory (a clear error when absent)."""
+    path = Path(run_dir) / BEST_MODEL
+    if not path.is_file():
+        raise ValueError(
+            f"{str(path)!r} does not exist: init_from needs a run directory written by the "
+            "trainer (config.json, metrics.jsonl, best.pt); train that run first"
+        )
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def load_checkpoint(run_dir: Path) -> dict[str, Any] | None:

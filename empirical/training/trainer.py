@@ -5,12 +5,18 @@ A step: forward (under autocast when AMP is on), the T task losses, a check that
 Jacobian, see :mod:`empirical.training.adapters`), the averaging of the remaining gradients over
 ranks, optional clipping of the shared gradient (after unscaling; logged as an event), and the
 optimizer step (``task_grads=`` for optimizer-level methods).
+
+``groups`` (single-task runs, :mod:`empirical.training.groups`): the losses the method sees are
+the k sample groups' mean losses instead of the task losses. ``frozen_backbone``: the shared
+parameters take no gradient; the heads (and the method's own parameters) get one backward of the
+weighted loss ``method(L)`` for a weighting, of the summed (transformed) task losses for an
+aggregator, which has no shared Jacobian to aggregate.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -19,6 +25,7 @@ from torch import Tensor
 import mtl
 from empirical.training.adapters import adapt
 from empirical.training.distributed import Context
+from empirical.training.groups import SampleGroups
 from mtl.losses import Loss
 from mtl.methods.base import Method, OptimizerLevel, Weighting
 from mtl.methods.weightings import FAMO
@@ -58,6 +65,8 @@ class Trainer:
         channels_last: bool = False,
         grad_clip: float | None = None,
         generator: torch.Generator | None = None,
+        groups: SampleGroups | None = None,
+        frozen_backbone: bool = False,
     ):
         self.model = model
         self.tasks = tuple(model.task_names)
@@ -71,7 +80,10 @@ class Trainer:
         self.channels_last = channels_last
         self.grad_clip = grad_clip
         self.generator = generator
-        self.shared = model.shared_parameters()
+        self.groups = groups
+        self.frozen_backbone = frozen_backbone
+        self.loss_names = groups.names if groups is not None else self.tasks
+        self.shared = [] if frozen_backbone else model.shared_parameters()
         self.heads = [p for t in self.tasks for p in model.task_parameters(t)]
         self.others = self.heads + list(method.parameters())
         self.scale = 1.0  # the GradScaler's scale of the current step
@@ -99,6 +111,13 @@ class Trainer:
                 outputs, representation = self.model(x, return_representation=True)
             else:
                 outputs, representation = self.model(x), None
+            if self.groups is not None:
+                (task,) = self.tasks
+                per_sample = self.losses[task](
+                    outputs[task].float(), targets[task], reduction="none"
+                )
+                assigned = self.groups.assign(targets[task], self.generator)
+                return self.groups.losses(per_sample, assigned), representation
             losses = [self.losses[t](outputs[t].float(), targets[t]) for t in self.tasks]
         return torch.stack([loss.reshape(()) for loss in losses]), representation
 
@@ -106,10 +125,54 @@ class Trainer:
 
     def step(self, x: Tensor, targets: Mapping[str, Tensor]) -> StepOutput:
         self.step_count += 1
-        self.model.train()
+        self.train_mode()
         stacked, representation = self.compute_losses(x, targets)
         self._check_finite(stacked)
+        if self.frozen_backbone:
+            return self._apply_heads_only(stacked, x, targets)
         return self.apply(stacked, representation, x, targets)
+
+    def train_mode(self) -> None:
+        """``model.train()``; with a frozen backbone its BatchNorm layers stay in eval mode
+        (running statistics of the pretrained backbone are used and not updated)."""
+        self.model.train()
+        if self.frozen_backbone:
+            shared = {id(p) for p in self.model.shared_parameters()}
+            for module in self.model.modules():
+                own = list(module.parameters(recurse=False))
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and (
+                    not own or all(id(p) in shared for p in own)
+                ):
+                    module.eval()
+
+    def _apply_heads_only(self, stacked: Tensor, x: Tensor, targets) -> StepOutput:
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scale = float(self.scaler.scale(torch.ones((), device=self.device)))
+        weights = None
+        if isinstance(self.method, Weighting):
+            if hasattr(self.adapted, "observe"):
+                self.adapted.observe(stacked.detach())
+            total = self.adapted(stacked, generator=self.generator)
+            (weights,) = torch.autograd.grad(total, stacked, retain_graph=True)
+            weights = weights / self.scale
+        else:
+            total = self.adapted.transform_losses(stacked).sum()
+        total.backward()
+        self.ctx.average_grads(self.others)
+        if self.scaler is None:
+            self.optimizer.step()
+        else:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        self._famo_update(x, targets)
+        return StepOutput(stacked.detach(), weights, [])
+
+    def _famo_update(self, x: Tensor, targets) -> None:
+        if isinstance(self.method, FAMO):
+            with torch.no_grad():
+                new, _ = self.compute_losses(x, targets)
+            self.method.update(self.ctx.mean(new))
 
     def apply(self, stacked: Tensor, representation, x: Tensor, targets) -> StepOutput:
         """The backward pass and update for losses already computed (and checked)."""
@@ -149,10 +212,7 @@ class Trainer:
         else:
             self.scaler.step(self.optimizer, **kwargs)
             self.scaler.update()
-        if isinstance(self.method, FAMO):
-            with torch.no_grad():
-                new, _ = self.compute_losses(x, targets)
-            self.method.update(self.ctx.mean(new))
+        self._famo_update(x, targets)
         weights = record.weights
         if weights is not None and isinstance(self.method, Weighting):
             weights = weights / scale  # d(s f(L))/dL
@@ -167,7 +227,8 @@ class Trainer:
         values = self.ctx.mean(stacked.detach()) if self.ctx.active else stacked.detach()
         if not bool(torch.isfinite(values).all()):
             raise NonFiniteLoss(
-                self.step_count, dict(zip(self.tasks, map(float, values.tolist()), strict=True))
+                self.step_count,
+                dict(zip(self.loss_names, map(float, values.tolist()), strict=True)),
             )
 
     def _clip(self) -> list[str]:
@@ -184,28 +245,47 @@ class Trainer:
 
     # -- evaluation ----------------------------------------------------------------------------
 
-    @torch.no_grad()
     def evaluate(self, loader: Iterable, accumulator) -> dict[str, float]:
         """Mean task losses (``loss``: their sum, ``<task>_loss``) and the metrics of a split."""
-        self.model.eval()
-        accumulator.reset()
-        totals = torch.zeros(len(self.tasks), dtype=torch.float64)
-        count = 0
-        for x, targets in loader:
-            x, targets = self.to_device(x, targets)
-            with self.autocast():
-                outputs = self.model(x)
-            outputs = {t: outputs[t].float() for t in self.tasks}
-            batch = x.shape[0]
-            losses = [self.losses[t](outputs[t], targets[t]) for t in self.tasks]
-            totals += torch.stack(losses).double().cpu() * batch
-            count += batch
-            accumulator.update(outputs, targets)
-        means = (totals / max(count, 1)).tolist()
-        result = {"loss": float(sum(means))}
-        result.update({f"{t}_loss": m for t, m in zip(self.tasks, means, strict=True)})
-        result.update({k: float(v) for k, v in accumulator.compute().items()})
-        return result
+        return evaluate(
+            self.model, self.losses, loader, accumulator, prepare=self.to_device,
+            autocast=self.autocast,
+        )  # fmt: skip
+
+
+@torch.no_grad()
+def evaluate(
+    model: MultiTaskModel,
+    losses: Mapping[str, Loss],
+    loader: Iterable,
+    accumulator,
+    *,
+    prepare: Callable[[Tensor, Mapping[str, Tensor]], tuple[Tensor, dict]],
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+) -> dict[str, float]:
+    """``model`` in eval mode over ``loader``: each task's mean loss over the samples
+    (``<task>_loss``; ``loss`` their sum) and the accumulator's metrics. ``prepare`` moves a
+    batch to the model's device."""
+    tasks = tuple(model.task_names)
+    model.eval()
+    accumulator.reset()
+    totals = torch.zeros(len(tasks), dtype=torch.float64)
+    count = 0
+    for x, targets in loader:
+        x, targets = prepare(x, targets)
+        with autocast():
+            outputs = model(x)
+        outputs = {t: outputs[t].float() for t in tasks}
+        batch = x.shape[0]
+        values = [losses[t](outputs[t], targets[t]) for t in tasks]
+        totals += torch.stack(values).double().cpu() * batch
+        count += batch
+        accumulator.update(outputs, targets)
+    means = (totals / max(count, 1)).tolist()
+    result = {"loss": float(sum(means))}
+    result.update({f"{t}_loss": m for t, m in zip(tasks, means, strict=True)})
+    result.update({k: float(v) for k, v in accumulator.compute().items()})
+    return result
 
 
 def _finite(tensors: Iterable[Tensor]) -> bool:
