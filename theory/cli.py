@@ -1,9 +1,9 @@
 """``mtlp theory``: the statements with their verdicts, and the atlas.
 
 ``--json`` prints ``{"statements": [...], "atlas": {...}}``; ``--out DIR`` also writes that
-JSON as ``theory.json``, and the atlas as ``atlas.md``, ``atlas.tex`` and ``atlas.html``. The folder is checked
-before the derivations run (:func:`mtl.io.completing`): a folder of another command or
-configuration is refused, and a complete one is left as it is.
+JSON as ``theory.json``, and the atlas as ``atlas.md``, ``atlas.tex`` and ``atlas.html``.
+The folder is checked before the derivations run (:func:`mtl.io.completing`): a folder of another
+command or configuration is refused, and a complete one is left as it is.
 
 The text output wraps to the terminal's width: per statement its id and verdict, then the claim
 as tested, indented.

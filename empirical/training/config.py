@@ -68,6 +68,7 @@ class RunConfig:
     heads_optimizer: str | None = None
     heads_lr: float | None = None
     heads_options: dict[str, Any] = field(default_factory=dict)
+    task_lrs: dict[str, float] = field(default_factory=dict)  # {task: the lr of its head}
     schedule: str = "none"
     step_size: int = 100
     gamma: float = 0.5

@@ -59,10 +59,19 @@ def param_groups(config: RunConfig, model: MultiTaskModel, method: Method) -> li
             )
         groups = method.param_groups(shared, heads + own, len(model.task_names))
     else:
-        groups = [
-            {"params": shared, "name": "backbone", **_group_settings(config, "backbone")},
-            {"params": heads, "name": "heads", **_group_settings(config, "heads")},
-        ]
+        groups = [{"params": shared, "name": "backbone", **_group_settings(config, "backbone")}]
+        unknown = sorted(set(config.task_lrs) - set(model.task_names))
+        if unknown:
+            raise ValueError(
+                f"task_lrs names unknown task(s) {unknown}; tasks: {', '.join(model.task_names)}"
+            )
+        for t in model.task_names:
+            if t in config.task_lrs:
+                own_lr = {**_group_settings(config, "heads"), "lr": config.task_lrs[t]}
+                groups.append({"params": model.task_parameters(t), "name": f"heads/{t}", **own_lr})
+        rest = [p for t in model.task_names if t not in config.task_lrs
+                for p in model.task_parameters(t)]  # fmt: skip
+        groups.append({"params": rest, "name": "heads", **_group_settings(config, "heads")})
         if own:
             groups.append({"params": own, "name": "method"})
     if not config.decay_norms_and_biases:

@@ -47,6 +47,22 @@ class Mean(ConstantWeighting):
         return torch.full((tasks,), 1.0 / tasks, dtype=like.dtype, device=like.device)
 
 
+@register("fixed")
+class Fixed(ConstantWeighting):
+    """Fixed task weights, ``L = sum_t w_t L_t`` (``weights``: one number per task; unset: all
+    ones, i.e. EW); the task-weight lever of the capacity study."""
+
+    defaults: ClassVar[dict[str, Any]] = {"weights": None}
+
+    def constant(self, tasks: int, like: Tensor) -> Tensor:
+        w = self.hp["weights"]
+        if w is None:
+            return torch.ones(tasks, dtype=like.dtype, device=like.device)
+        if len(w) != tasks:
+            raise ValueError(f"fixed: weights must list {tasks} numbers, one per task, got {w!r}")
+        return torch.tensor([float(v) for v in w], dtype=like.dtype, device=like.device)
+
+
 @register("uw")
 class UW(Weighting):
     """Uncertainty weighting (Kendall et al. 2018), LibMTL form:

@@ -22,6 +22,7 @@ Aggregate = Callable[[Tensor], Tensor]
 DECLARED: dict[str, dict] = {
     "ew": {"scale": None, "nonconflicting": False, "permutation": "exact", "hard": "finite"},
     "mean": {"scale": None, "nonconflicting": False, "permutation": "exact", "hard": "finite"},
+    "fixed": {"scale": None, "nonconflicting": False, "permutation": "exact", "hard": "finite"},
     "pcgrad": {"scale": None, "nonconflicting": "t2", "permutation": "t2", "hard": "finite"},
     "cagrad": {"scale": None, "nonconflicting": False, "permutation": "exact", "hard": "finite"},
     "imtl-g": {"scale": "line", "nonconflicting": False, "permutation": "exact", "hard": "finite"},

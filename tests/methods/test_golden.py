@@ -141,6 +141,10 @@ def test_weights_of_loss_weightings():
         hp = {"tasks": 2} if name in ("uw", "famo") else {}
         got = mtl.methods.get(name, **hp).weights(losses)
         torch.testing.assert_close(got, expected, msg=name)
+    fixed = mtl.methods.get("fixed", weights=[0.25, 3.0])
+    torch.testing.assert_close(fixed.weights(losses), t(0.25, 3.0))
+    with pytest.raises(ValueError, match="one per task"):
+        mtl.methods.get("fixed", weights=[1.0]).weights(losses)
 
 
 def test_dwa_weights_from_epoch_history():

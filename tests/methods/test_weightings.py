@@ -20,6 +20,7 @@ DECLARED = {
     "famo": "direction",
     "ew": None,
     "mean": None,
+    "fixed": None,
     "uw": None,
     "rlw": None,
 }
