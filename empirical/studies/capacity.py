@@ -51,7 +51,7 @@ from empirical.studies.common import (
     write_verdicts,
 )
 from empirical.studies.scales import DATA_LABELS, Setup, setups
-from mtl.io import atomic_write_text, prepare_output_dir, save_figure, write_csv
+from mtl.io import atomic_write_text, save_figure, write_csv
 from mtl.metrics import higher_is_better, pareto_front
 
 STUDY = "capacity"
@@ -135,6 +135,11 @@ def labelled_configs(
     return out
 
 
+def record(args: argparse.Namespace) -> dict[str, Any]:
+    """The study's configuration record (``config.json`` of its folder)."""
+    return {"study": STUDY, "scale": args.scale, "seeds": args.seeds or GRIDS[args.scale]["seeds"]}
+
+
 def run(args: argparse.Namespace) -> int:
     grid = GRIDS[args.scale]
     seeds = args.seeds or grid["seeds"]
@@ -160,7 +165,6 @@ def run(args: argparse.Namespace) -> int:
         phases = {f"{n}/stl": c for n, c in stl.items()}
         phases |= {f"{n}/mtl": [c for *_, c in runs] for n, runs in mtl.items()}
         return dry_run(phases, chosen, args.step_seconds, sweep_study.TRAIN_SIZES)
-    root = prepare_output_dir(root, {"study": STUDY, "scale": args.scale, "seeds": seeds})
     verdicts = []
     for setup in chosen:
         out = root / setup.name
