@@ -88,7 +88,8 @@ def optimizer_settings(grid: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]
 
 
 def label(config: dict[str, Any]) -> str:
-    heads, body = config["optimizer"], config.get("backbone_optimizer") or config["optimizer"]
+    body = config.get("backbone_optimizer")
+    heads, body = config["optimizer"], body if isinstance(body, str) else config["optimizer"]
     if heads == body:
         return heads
     return f"{heads}-heads+{body}-backbone"
