@@ -27,6 +27,8 @@ def test_every_vision_study_wrote_computed_verdicts(quick_results):
             assert verdict["verdict"] in ("confirmed", "refuted", "inconclusive", "not run")
             assert "generated" in verdict["data"] or "multi-digits" in verdict["data"]
             assert verdict["scale"] == "quick"
+    hybrids = json.loads((quick_results / "empirical" / "hybrids" / "verdicts.json").read_text())
+    assert all(v["verdict"] != "not run" for v in hybrids["verdicts"])  # the grid is complete
 
 
 def test_optimizer_sweep_tables_and_figures(quick_results):

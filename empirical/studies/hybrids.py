@@ -181,7 +181,7 @@ def analyse(out: Path, setup: Setup, scale: str, runs: pd.DataFrame, val_base, t
     )
     if adam_gain[1] <= 0:
         verdict = "inconclusive"  # no gain of Adam to explain at this scale
-        evidence += " (Adam's gain itself is not significant, so nothing to explain)"
+        evidence += " (Adam's gain itself is not significantly positive, so nothing to explain)"
     elif a_lo >= 0.5 and s_hi < 0.5:
         verdict = "confirmed"
     elif a_hi < 0.5 or s_lo >= 0.5:
