@@ -48,6 +48,8 @@ from mtl.io import save_figure, write_csv
 
 STUDY = "gradient-conflicts"
 COSINE_MARGIN = 0.05
+MIN_CELLS = 3
+"""Fewer (seed, epoch) cells than this give no interval worth a verdict: inconclusive."""
 STATISTICS = ("cosine", "magnitude_similarity", "conflict_ratio", "dot")
 KINDS = ("inter_task", "inter_sample", "inter_task_averaged", "inter_sample_averaged")
 NORMALISATIONS = {"raw": "ew", "uw-o": "uw-o"}
@@ -221,6 +223,7 @@ def summary_verdicts(out: Path, table: pd.DataFrame, setup: Setup, scale: str) -
         verdict = "confirmed" if hi < COSINE_MARGIN else "refuted" if lo > COSINE_MARGIN else (
             "inconclusive"
         )  # fmt: skip
+        verdict = verdict if n >= MIN_CELLS else "inconclusive"
         evidence = (
             f"mean inter-sample minus inter-task cosine {mean:+.3f}, 95% interval [{lo:+.3f}, "
             f"{hi:+.3f}] over {n} (seed, epoch) cells; confirmed below {COSINE_MARGIN}"
@@ -232,6 +235,7 @@ def summary_verdicts(out: Path, table: pd.DataFrame, setup: Setup, scale: str) -
     else:
         _, _, n, mean, lo, hi = magnitude
         verdict = "confirmed" if lo > 0 else "refuted" if hi < 0 else "inconclusive"
+        verdict = verdict if n >= MIN_CELLS else "inconclusive"
         uwo = found.get(("uw-o", "magnitude_similarity"))
         evidence = (
             f"raw losses: inter-sample minus inter-task magnitude similarity {mean:+.3f}, 95% "
