@@ -77,7 +77,7 @@ def test_bad_values_are_errors(change, message):
     [
         ("dataset", "imagenet", "synthetic-scenes"),
         ("arch", "vgg", "toy-cnn"),
-        ("method", "gradnorm", "pcgrad"),
+        ("method", "gradnorm-plus", "pcgrad"),
         ("optimizer", "lamb", "adam"),
         ("backbone_optimizer", "lamb", "signum"),
     ],
