@@ -44,12 +44,16 @@ class Statement:
             raise ValueError(f"statement {self.id!r} holds within a bound but carries none")
 
     def to_json(self) -> dict[str, Any]:
-        """``{"id", "claim", "verdict", "assumptions", "counterexample"}`` (plain JSON types)."""
+        """``{"id", "claim", "verdict", "assumptions", "counterexample"}`` (plain JSON types), and
+        ``"latex"``: the bound of a ``holds-within-bound`` statement as sympy prints it."""
         claim = self.claim if self.bound is None else f"{self.claim} Bound: {self.bound}."
-        return {
+        record = {
             "id": self.id,
             "claim": claim,
             "verdict": self.verdict,
             "assumptions": list(self.assumptions),
             "counterexample": None if self.counterexample is None else dict(self.counterexample),
         }
+        if self.bound is not None:
+            record["latex"] = sympy.latex(self.bound)
+        return record
