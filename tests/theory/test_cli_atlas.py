@@ -36,7 +36,11 @@ def payload():
 def test_json_schema(payload):
     assert set(payload) == {"statements", "atlas"}
     for s in payload["statements"]:
-        assert set(s) == {"id", "claim", "verdict", "assumptions", "counterexample"}
+        keys = {"id", "claim", "verdict", "assumptions", "counterexample"}
+        bounded = s["verdict"] == "holds-within-bound"
+        assert set(s) == (keys | {"latex"} if bounded else keys)
+        if bounded:
+            assert "\\" in s["latex"] or "epsilon" in s["latex"]  # sympy's LaTeX of the bound
         assert s["verdict"] in VERDICTS
         assert isinstance(s["assumptions"], list) and s["assumptions"]
         assert (s["counterexample"] is not None) == (s["verdict"] == "fails")
