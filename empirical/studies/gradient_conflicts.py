@@ -32,6 +32,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.ticker import MaxNLocator
 
 from empirical.analysis import Verdict, bootstrap
 from empirical.studies.common import (
@@ -174,15 +175,22 @@ def figure(table: pd.DataFrame, title: str, source: str):
                 if part.empty:
                     continue
                 by_epoch = part.groupby("epoch")[["mean", "p2.5", "p97.5"]].mean()
-                ax.plot(
-                    by_epoch.index, by_epoch["mean"], color=colour, label=base.replace("_", "-")
-                )
+                label = base.replace("_", "-")
+                ax.plot(by_epoch.index, by_epoch["mean"], "o-", ms=4, color=colour, label=label)
+                ax.errorbar(  # the 2.5-97.5 % band, visible even for a single epoch
+                    by_epoch.index, by_epoch["mean"],
+                    yerr=[by_epoch["mean"] - by_epoch["p2.5"],
+                          by_epoch["p97.5"] - by_epoch["mean"]],
+                    fmt="none", ecolor=colour, alpha=0.4, capsize=3,
+                )  # fmt: skip
                 ax.fill_between(
                     by_epoch.index, by_epoch["p2.5"], by_epoch["p97.5"], color=colour, alpha=0.15
                 )
             ax.set_title(f"{name.replace('_', ' ')}{' (averaged)' if suffix else ''}", fontsize=9)
             ax.set_xlabel("epoch")
-            ax.xaxis.get_major_locator().set_params(integer=True)
+            if not table.empty:  # integer epochs, also when only one was measured
+                ax.set_xlim(table["epoch"].min() - 0.5, table["epoch"].max() + 0.5)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
     fig.suptitle(f"Gradient similarity during EW training: {title} (bands: 2.5-97.5 %)")
