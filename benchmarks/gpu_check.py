@@ -107,9 +107,8 @@ def step_time(arch, spec, batch, device, amp, channels_last, steps) -> dict:
 
 def trainer_smoke(dataset: str, arch: str, device: str, tiny: bool) -> dict:
     """A few steps of the trainer on fixture data in the dataset's real format."""
-    from empirical.training import run
-
     from empirical.datasets import fixtures
+    from empirical.training import run
 
     (_, h, w), _, batch = SETUPS[dataset]
     size = (32, 64) if tiny else (h, w)

@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
 from mtl.metrics import higher_is_better
 
 OPTIMIZER_COLOURS = {"adam": "tab:blue", "sgd": "tab:red", "signsgd": "tab:green"}

@@ -146,15 +146,24 @@ def parse_filters(items: Sequence[str]) -> dict[str, list[str]]:
 
 def select(runs: Sequence[Run], filters: Mapping[str, Sequence[str]]) -> list[Run]:
     """The runs whose configuration matches every filter (numbers compare as numbers)."""
+    keep = select_configs([r.config for r in runs], filters)
+    return [r for r, kept in zip(runs, keep, strict=True) if kept]
+
+
+def select_configs(
+    configs: Sequence[Mapping[str, Any]], filters: Mapping[str, Sequence[str]]
+) -> list[bool]:
+    """Per configuration: whether it matches every filter; a key no configuration has is an
+    error listing the keys there are."""
     if not filters:
-        return list(runs)
-    known = set().union(*(r.config for r in runs)) if runs else set()
+        return [True] * len(configs)
+    known = set().union(*configs) if configs else set()
     unknown = sorted(set(filters) - known)
     if unknown:
         raise ValueError(
             f"unknown filter key(s) {unknown}; configuration keys: {', '.join(sorted(known))}"
         )
-    return [r for r in runs if all(_matches(r.config.get(k), v) for k, v in filters.items())]
+    return [all(_matches(c.get(k), v) for k, v in filters.items()) for c in configs]
 
 
 def _matches(value: Any, wanted: Sequence[str]) -> bool:

@@ -42,6 +42,21 @@ def test_optimizer_sweep_tables_and_figures(quick_results):
         assert 0 <= counts["full"]["count"] <= counts["versus_others"]["count"] <= counts["pool"]
 
 
+def test_gradient_conflicts_per_layer_outputs(quick_results):
+    import csv
+
+    folder = quick_results / "empirical" / "gradient-conflicts" / "synthetic-scenes-segnet"
+    for name in ("layers.csv", "layers.md", "layers.png", "summary.csv", "conflicts_raw.png"):
+        assert (folder / name).stat().st_size > 0, name
+    with (folder / "layers.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert {r["normalisation"] for r in rows} == {"raw", "uw-o"}
+    layers = {r["layer"] for r in rows}
+    assert len(layers) > 10 and all(r["layer"].startswith("encoder.") for r in rows)  # SegNet
+    for r in rows:
+        assert float(r["lo"]) <= float(r["difference"]) <= float(r["hi"])
+
+
 def test_report_names_every_claim_and_has_no_broken_link(quick_results):
     page = quick_results / "report" / "index.html"
     assert page.is_file()

@@ -10,8 +10,10 @@ task name -> tensor, with one entry per task of its :class:`DatasetSpec`:
 - ``classification``: int64 (), a class index.
 
 A dataset module is imported only when named, so ``import empirical.datasets`` stays light. Each
-module offers ``spec(**options) -> DatasetSpec`` and
-``build(split, *, root, augment, seed, **options) -> torch.utils.data.Dataset``.
+module offers ``spec(**options) -> DatasetSpec``,
+``build(split, *, root, augment, seed, **options) -> torch.utils.data.Dataset`` and
+``split_size(split, **options) -> int`` (the split's length without reading or rendering it; for
+a real dataset, that of its official release).
 """
 
 from __future__ import annotations
@@ -109,4 +111,23 @@ def build(
     return _module(name).build(split, root=root, augment=augment, seed=seed, **options)
 
 
-__all__ = ["DATASETS", "SPLITS", "TASK_KINDS", "DatasetSpec", "TaskSpec", "build", "names", "spec"]
+def split_size(name: str, split: str, **options: Any) -> int:
+    """The number of samples of split ``split`` of ``name`` with ``options``, without reading
+    or rendering anything (a real dataset: its official release, e.g. Cityscapes' 2975 training
+    images less the 595 held out for validation). Dry runs count training steps with it."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+    return _module(name).split_size(split, **options)
+
+
+__all__ = [
+    "DATASETS",
+    "SPLITS",
+    "TASK_KINDS",
+    "DatasetSpec",
+    "TaskSpec",
+    "build",
+    "names",
+    "spec",
+    "split_size",
+]

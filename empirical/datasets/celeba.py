@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,6 +41,8 @@ IMAGE_FOLDER = "img_align_celeba"
 ATTR_FILE = "list_attr_celeba.txt"
 PARTITION_FILE = "list_eval_partition.txt"
 PARTITIONS = {"train": 0, "val": 1, "test": 2}
+OFFICIAL_SPLIT_SIZES = {"train": 162770, "val": 19867, "test": 19962}
+"""Images per split in the official ``list_eval_partition.txt`` (202,599 in all)."""
 
 LAYOUT = f"""Expected layout (CelebA, aligned images):
   ROOT/{IMAGE_FOLDER}/NNNNNN.jpg   aligned 178x218 face images
@@ -191,6 +194,11 @@ class CelebADataset(Dataset):
         image = self.image_uint8(i).to(torch.float32) / 255.0
         row = self.labels[i].clone()
         return image, {name: row[k] for k, name in enumerate(ATTRIBUTES)}
+
+
+def split_size(split: str, **_: Any) -> int:
+    """The split's length in the official partition."""
+    return OFFICIAL_SPLIT_SIZES[split]
 
 
 def build(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from empirical.datasets import DatasetSpec
 from empirical.datasets.npy_folders import ArrayField, NpyDenseDataset, NpyLayout, build_split
@@ -43,6 +44,7 @@ LAYOUT = NpyLayout(
     ),
     default_val_size=595,
     source=SOURCE,
+    official_counts=(2975, 500),
 )
 
 
@@ -60,6 +62,18 @@ def spec(
     """
     check_depth_scaling(depth_scaling)
     return LAYOUT.spec(size)
+
+
+def split_size(
+    split: str,
+    *,
+    val_size: int | None = None,
+    val_indices: Sequence[int] | None = None,
+    **_: Any,
+) -> int:
+    """The split's length in the official release (``val_size`` or ``val_indices`` held out of
+    training)."""
+    return LAYOUT.split_size(split, len(val_indices) if val_indices is not None else val_size)
 
 
 def build(

@@ -120,6 +120,11 @@ class MultiDigits(Dataset):
         return self.images[index], {"left": self.labels[index, 0], "right": self.labels[index, 1]}
 
 
+def split_size(split: str, **options: Any) -> int:
+    """``pairs_per_image`` samples per digit image of the split."""
+    return len(split_indices(split)) * parse_options(Options, NAME, options).pairs_per_image
+
+
 def build(
     split: str,
     *,

@@ -68,6 +68,14 @@ class NpyLayout:
     folder_contents: tuple[str, str]
     default_val_size: int
     source: str
+    official_counts: tuple[int, int]  # images in the official train/ and val/ folders
+
+    def split_size(self, split: str, val_size: int | None = None) -> int:
+        """The split's length in the official release: train less the hold-out, the hold-out,
+        and the official validation images as the test split."""
+        n_val = self.default_val_size if val_size is None else val_size
+        train, test = self.official_counts
+        return {"train": train - n_val, "val": n_val, "test": test}[split]
 
     @property
     def tasks(self) -> tuple[ArrayField, ...]:

@@ -176,6 +176,11 @@ def sample(seed: int, split: str, index: int, options: Options) -> Sample:
     }
 
 
+def split_size(split: str, **options: Any) -> int:
+    """``num_<split>`` of the options."""
+    return parse_options(Options, NAME, options).length(split)
+
+
 def build(
     split: str,
     *,

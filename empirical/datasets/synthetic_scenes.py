@@ -115,6 +115,11 @@ def sample(seed: int, split: str, index: int, options: Options) -> Sample:
     return to_sample(render(s, options.size, rng))
 
 
+def split_size(split: str, **options: Any) -> int:
+    """``num_<split>`` of the options."""
+    return parse_options(Options, NAME, options).length(split)
+
+
 def build(
     split: str,
     *,

@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         phases = {f"{n}/stl": c for n, c in stl.items()}
         phases |= {f"{n}/mtl": [c for *_, c in runs] for n, runs in mtl.items()}
-        return dry_run(phases, chosen, args.step_seconds, sweep_study.TRAIN_SIZES)
+        return dry_run(phases, chosen, args)
     verdicts = []
     for setup in chosen:
         out = root / setup.name

@@ -18,9 +18,19 @@ from typing import Any
 import pandas as pd
 
 from empirical.analysis import Verdict, single_task_baselines
+from empirical.datasets import split_size
 from empirical.results import selected_table
 from empirical.studies.scales import SCALES, Setup
-from empirical.sweep import Run, execute, parse_filters, run_id, select, to_do, write_sweep
+from empirical.sweep import (
+    Run,
+    execute,
+    parse_filters,
+    run_id,
+    select,
+    select_configs,
+    to_do,
+    write_sweep,
+)
 from empirical.sweep_cli import add_execution_arguments, slurm_parameters
 from mtl.io import atomic_write_text
 
@@ -121,30 +131,37 @@ def baselines_path(root: Path, setup: Setup) -> str:
     return str((root / "baselines" / f"{setup.name}.json").resolve())
 
 
+def training_steps(config: Mapping[str, Any]) -> int:
+    """Optimizer steps of a run: epochs x batches of its training split (counted, not read)."""
+    size = split_size(config["dataset"], "train", **config.get("dataset_options", {}))
+    return config["epochs"] * -(-size // config["batch_size"])
+
+
 def dry_run(
     phases: Mapping[str, list[dict[str, Any]]],
     setups: Sequence[Setup],
-    step_seconds: float | None,
-    train_sizes: Mapping[str, int],
+    args: argparse.Namespace,
 ) -> int:
-    """One line per run (its id and the settings that differ from its setup's protocol), the
-    run count and, given a measured step time, the cost in GPU-hours."""
+    """One line per run (its id and the settings that differ from its setup's protocol) of the
+    runs ``--where`` keeps, the run count and, given ``--step-seconds``, the cost in GPU-hours."""
     protocol = {s.dataset: s.config() for s in setups}
+    every = [(phase, config) for phase, configs in phases.items() for config in configs]
+    keep = select_configs([config for _, config in every], parse_filters(args.where))
     steps = 0
     total = 0
-    for phase, configs in phases.items():
-        for config in configs:
+    for (phase, config), kept in zip(every, keep, strict=True):
+        if kept:
             base = protocol[config["dataset"]]
             differs = {k: v for k, v in config.items() if base.get(k) != v}
             print(f"{phase}/{run_id(config)} {json.dumps(differs, sort_keys=True)}")
-            size = train_sizes.get(config["dataset"], 0)
-            steps += config["epochs"] * -(-size // config["batch_size"])
+            steps += training_steps(config)
             total += 1
     print(f"{total} runs, {steps} training steps")
-    if step_seconds is None:
+    if args.step_seconds is None:
         print("cost: pass --step-seconds S (one training step measured on the target GPU)")
     else:
-        print(f"cost: {steps * step_seconds / 3600:.1f} GPU-hours at {step_seconds} s per step")
+        hours = steps * args.step_seconds / 3600
+        print(f"cost: {hours:.1f} GPU-hours at {args.step_seconds} s per step")
     return 0
 
 

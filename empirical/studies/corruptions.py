@@ -69,7 +69,6 @@ GRIDS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 TASKS = {"cityscapes": ("segmentation", "depth"), "nyuv2": ("segmentation", "depth", "normal")}
 TASKS["synthetic-scenes"] = TASKS["nyuv2"]
-TRAIN_SIZES = {"cityscapes": 2380, "nyuv2": 636}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -129,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         for s in chosen
     }
     if args.dry_run:
-        return dry_run(pretrain, chosen, args.step_seconds, TRAIN_SIZES)
+        return dry_run(pretrain, chosen, args)
     root = Path(args.out)
     verdicts = []
     for setup in chosen:

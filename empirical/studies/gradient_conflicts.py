@@ -12,7 +12,9 @@ mean, std and 2.5/97.5 percentiles are reported per epoch (Fig. 4).
 Beyond the paper: the same runs with UW-O-normalised losses (magnitude similarity between tasks
 depends on the loss units; UW-O removes them), several seeds, and a summary per setup with
 bootstrap intervals over (seed, epoch) cells: ``d_cos`` = mean inter-sample minus mean
-inter-task cosine, ``d_mag`` = the same for magnitude similarity.
+inter-task cosine, ``d_mag`` = the same for magnitude similarity; and the same differences per
+layer of the shared network (``layers.{csv,md,png}``, from the trainer's per-layer pair means),
+to show where in the network samples and tasks conflict.
 Verdicts: direction conflicts between samples reach those between tasks when the interval of
 ``d_cos`` lies below :data:`COSINE_MARGIN`; tasks differ in magnitude more than samples when the
 interval of ``d_mag`` (raw losses) lies above 0.
@@ -45,7 +47,7 @@ from empirical.studies.common import (
 from empirical.studies.scales import DATA_LABELS, Setup, setups
 from empirical.sweep import read_sweep
 from mtl.gradients import summarize
-from mtl.io import save_figure, write_csv
+from mtl.io import atomic_write_text, save_figure, write_csv
 
 STUDY = "gradient-conflicts"
 COSINE_MARGIN = 0.05
@@ -59,7 +61,6 @@ GRIDS = {
     "cpu": {"seeds": 3, "every": 5, "samples": 8},
     "full": {"seeds": 1, "every": 5, "samples": 8},
 }
-TRAIN_SIZES = {"cityscapes": 2380, "nyuv2": 636, "celeba": 162770}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         s.name: [with_data_root(c, s, args.data_root) for c in configs(s, grid)] for s in chosen
     }
     if args.dry_run:
-        return dry_run(phases, chosen, args.step_seconds, TRAIN_SIZES)
+        return dry_run(phases, chosen, args)
     root = Path(args.out)
     verdicts = []
     for setup in chosen:
@@ -120,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
             save_figure(fig, out / f"conflicts_{norm}.png", dpi=110)
             plt.close(fig)
         verdicts += summary_verdicts(out, table, setup, args.scale)
+        layers = layer_summary(layer_table(out / "runs"))
+        write_layers(out, layers, source)
     write_verdicts(root, verdicts, STUDY)
     return 0
 
@@ -160,6 +163,120 @@ def epoch_table(sweep_root: Path) -> pd.DataFrame:
                 "mean_negative": float(negative.mean()) if negative.numel() else float("nan"),
             })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def layer_table(sweep_root: Path) -> pd.DataFrame:
+    """One row per run, epoch, layer, pair kind and statistic: the mean over the epoch's measured
+    steps of the per-step pair means (each step has the same pairs, so this is the pooled mean)."""
+    _, runs = read_sweep(sweep_root)
+    norm_of = {m: n for n, m in NORMALISATIONS.items()}
+    rows = []
+    for run in runs:
+        path = run.directory / "grad_stats.jsonl"
+        if not path.is_file():
+            continue
+        norm = norm_of.get(run.config["method"], run.config["method"])
+        seed = run.config["seed"]
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            for order, (layer, kinds) in enumerate(record.get("by_layer", {}).items()):
+                for kind, stats in kinds.items():
+                    for name, value in stats.items():
+                        rows.append({
+                            "normalisation": norm, "seed": seed, "epoch": record["epoch"],
+                            "order": order, "layer": layer, "kind": kind, "statistic": name,
+                            "mean": float("nan") if value is None else value,
+                        })  # fmt: skip
+    columns = ["normalisation", "seed", "epoch", "order", "layer", "kind", "statistic", "mean"]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    keys = columns[:-1]
+    return pd.DataFrame(rows).groupby(keys, as_index=False)["mean"].mean()
+
+
+def layer_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per normalisation, layer (in network order) and statistic: the mean inter-sample minus
+    inter-task value with a bootstrap interval over (seed, epoch) cells."""
+    rows = []
+    for (norm, order, layer, name), part in table.groupby(
+        ["normalisation", "order", "layer", "statistic"], sort=True
+    ):
+        wide = part.pivot_table(index=["seed", "epoch"], columns="kind", values="mean")
+        if "inter_sample" not in wide or "inter_task" not in wide:
+            continue
+        diffs = (wide["inter_sample"] - wide["inter_task"]).dropna().to_numpy()
+        if diffs.size:
+            mean, lo, hi = bootstrap(diffs)
+            rows.append((norm, order, layer, name, diffs.size, mean, lo, hi))
+    columns = ["normalisation", "order", "layer", "statistic", "cells", "difference", "lo", "hi"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def write_layers(out: Path, summary: pd.DataFrame, source: str) -> None:
+    """``layers.csv``, ``layers.md`` (raw losses) and ``layers.png`` (both normalisations)."""
+    if summary.empty:
+        return
+    write_csv(out / "layers.csv", list(summary.columns), summary.itertuples(index=False))
+    raw = summary[summary["normalisation"] == "raw"].sort_values("order")
+    lines = [
+        "## Per layer: inter-sample minus inter-task (raw losses)",
+        "",
+        "Each cell: mean inter-sample minus mean inter-task value, 95% bootstrap interval over "
+        f"{int(raw['cells'].max())} (seed, epoch) cells. A negative cosine difference: samples "
+        "point apart more than tasks in that layer; a negative magnitude-similarity difference: "
+        "samples differ more in gradient length than tasks; a positive conflict-ratio "
+        "difference: more coordinates of opposite sign between samples.",
+        "",
+        "| layer | cosine | magnitude similarity | conflict ratio |",
+        "|---|---|---|---|",
+    ]
+    for _, part in raw.groupby("order", sort=True):
+        cells = {r.statistic: f"{r.difference:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}]"
+                 for r in part.itertuples()}  # fmt: skip
+        name = part["layer"].iloc[0]
+        lines.append(
+            f"| {name} | {cells.get('cosine', '')} | {cells.get('magnitude_similarity', '')} | "
+            f"{cells.get('conflict_ratio', '')} |"
+        )
+    atomic_write_text(out / "layers.md", "\n".join(lines) + "\n")
+    fig = layer_figure(summary, source)
+    save_figure(fig, out / "layers.png", dpi=110)
+    plt.close(fig)
+
+
+def layer_figure(summary: pd.DataFrame, source: str):
+    """Per statistic: the inter-sample minus inter-task difference along the network's layers,
+    with its interval, for raw and UW-O-normalised losses."""
+    names = ("cosine", "magnitude_similarity", "conflict_ratio")
+    layers = summary.drop_duplicates("order").sort_values("order")["layer"].tolist()
+    fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 4.4), sharex=True)
+    for ax, name in zip(axes, names, strict=True):
+        for norm, colour in (("raw", "tab:purple"), ("uw-o", "tab:green")):
+            part = summary[(summary["normalisation"] == norm) & (summary["statistic"] == name)]
+            part = part.sort_values("order")
+            if part.empty:
+                continue
+            ax.errorbar(
+                part["order"], part["difference"],
+                yerr=[part["difference"] - part["lo"], part["hi"] - part["difference"]],
+                fmt="o-", ms=3, capsize=2, color=colour, label=norm,
+            )  # fmt: skip
+        ax.axhline(0, color="0.5", lw=0.8)
+        ax.set_title(f"{name.replace('_', ' ')}: inter-sample - inter-task", fontsize=9)
+        every = max(1, -(-len(layers) // 24))  # at most 24 labels
+        ticks = range(0, len(layers), every)
+        ax.set_xticks(ticks, [_short(layers[i]) for i in ticks], rotation=90, fontsize=6)
+        ax.set_xlabel("shared layer (network order)", fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.text(0.01, 0.005, source, fontsize=7, color="0.35")
+    return fig
+
+
+def _short(layer: str) -> str:
+    """A layer's name without the shared module's own prefix."""
+    return layer.removeprefix("encoder.")
 
 
 def figure(table: pd.DataFrame, title: str, source: str):

@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         ]
     if args.dry_run:
         phases = {f"{n}/stl": c for n, c in stl.items()} | {f"{n}/mtl": c for n, c in mtl.items()}
-        return dry_run(phases, chosen, args.step_seconds, sweep_study.TRAIN_SIZES)
+        return dry_run(phases, chosen, args)
     if not (root / "prediction.md").is_file():
         atomic_write_text(root / "prediction.md", f"# Prediction\n\n{PREDICTION}\n")
     verdicts = []

@@ -93,7 +93,6 @@ TASKS = {
     "synthetic-scenes": ("segmentation", "depth", "normal"),
     "multi-digits": ("left", "right"),
 }
-TRAIN_SIZES = {"cityscapes": 2975 - 595, "nyuv2": 795 - 159}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -143,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.dry_run:
         phases = {f"{n}/stl": c for n, c in stl.items()} | {f"{n}/mtl": c for n, c in mtl.items()}
-        return dry_run(phases, chosen, args.step_seconds, TRAIN_SIZES)
+        return dry_run(phases, chosen, args)
     verdicts = []
     for setup in chosen:
         out = root / setup.name

@@ -45,7 +45,6 @@ GRIDS: dict[str, dict[str, Any]] = {
     "cpu": {"methods": METHODS, "lrs": (0.01, 0.001, 0.0001), "seeds": 3, "groups": 4},
     "full": {"methods": METHODS, "lrs": (0.005, 0.001, 0.0005, 0.0001), "seeds": 3, "groups": 4},
 }
-TRAIN_SIZES = {"cityscapes": 2380, "nyuv2": 636}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         s.name: [with_data_root(c, s, args.data_root) for c in configs(s, grid)] for s in chosen
     }
     if args.dry_run:
-        return dry_run(phases, chosen, args.step_seconds, TRAIN_SIZES)
+        return dry_run(phases, chosen, args)
     root = Path(args.out)
     verdicts = []
     for setup in chosen:

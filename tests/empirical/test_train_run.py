@@ -42,7 +42,8 @@ def lines(run_dir: Path, drop_time: bool = True) -> list[dict]:
 
 def test_a_short_run_writes_every_file_with_the_documented_keys(tmp_path):
     out = tmp_path / "run"
-    state = train(train_doubles.toy_config(grad_stats_every=2, epochs=2), out)
+    config = train_doubles.toy_config(grad_stats_every=2, epochs=2)
+    state = train(config, out)
     assert state == "finished"
     names = {p.name for p in out.iterdir()}
     assert {"config.json", "metrics.jsonl", "checkpoint.pt", "status.json", "best.json"} <= names
@@ -69,6 +70,12 @@ def test_a_short_run_writes_every_file_with_the_documented_keys(tmp_path):
         "inter_task", "inter_sample", "inter_task_averaged", "inter_sample_averaged"
     }  # fmt: skip
     assert len(stats[0]["per_sample"]["inter_task"]["cosine"]) == 4  # 4 samples x 1 task pair
+    model = train_doubles.build_model(config["arch"], train_doubles.spec())
+    shared_layers = {n.rsplit(".", 1)[0] for n, _ in model.named_shared_parameters()}
+    assert len(shared_layers) == 2 and set(stats[0]["by_layer"]) == shared_layers
+    for layer in stats[0]["by_layer"].values():
+        assert set(layer) == {"inter_task", "inter_sample"}
+        assert -1 <= layer["inter_sample"]["cosine"] <= 1
 
 
 def _subprocess(config: dict, out: Path, *extra: str) -> subprocess.CompletedProcess:

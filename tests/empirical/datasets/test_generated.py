@@ -382,3 +382,20 @@ def test_multi_digit_splits_are_fixed_and_disjoint():
     assert np.array_equal(np.unique(triple.pairs[:, 0], return_counts=True)[1], np.full(180, 3))
     with pytest.raises(ValueError, match="valid options: pairs_per_image"):
         md.spec(size=16)
+
+
+@given(
+    split=st.sampled_from(datasets.SPLITS),
+    counts=st.tuples(st.integers(1, 40), st.integers(1, 40), st.integers(1, 40)),
+    pairs=st.integers(1, 3),
+)
+def test_split_size_is_the_built_length_without_building(split, counts, pairs):
+    """Dry runs count steps with ``split_size``; it must equal the built dataset's length."""
+    sizes = dict(zip(("num_train", "num_val", "num_test"), counts, strict=True))
+    for name, options in (
+        ("synthetic-scenes", {"size": (32, 32), **sizes}),
+        ("synthetic-attributes", sizes),
+        ("multi-digits", {"pairs_per_image": pairs}),
+    ):
+        built = datasets.build(name, split, **options)
+        assert datasets.split_size(name, split, **options) == len(built), name

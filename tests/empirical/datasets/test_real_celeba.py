@@ -46,6 +46,11 @@ def test_spec_has_the_40_attribute_tasks():
     assert datasets.spec("celeba", size=32).image_shape == (3, 32, 32)
 
 
+def test_official_split_sizes_sum_to_the_release():
+    sizes = [datasets.split_size("celeba", s) for s in datasets.SPLITS]
+    assert sizes == [162770, 19867, 19962] and sum(sizes) == 202599
+
+
 def test_the_official_partition_gives_the_splits(root):
     partition = partition_of(root)
     for split, code in celeba.PARTITIONS.items():

@@ -72,6 +72,15 @@ def test_split_sizes_and_a_disjoint_hold_out(dense):
     assert test.stems == tuple(range(N_VAL)) and test.folder.path == root / "val"
 
 
+def test_official_split_sizes_without_reading():
+    """The paper's splits (Sec. 2.1): 595 of Cityscapes' 2975 training images and 159 of NYUv2's
+    795 held out; the official 500 and 654 as test sets."""
+    sizes = {n: [datasets.split_size(n, s) for s in datasets.SPLITS] for n in DENSE}
+    assert sizes == {"cityscapes": [2380, 595, 500], "nyuv2": [636, 159, 654]}
+    assert datasets.split_size("nyuv2", "train", val_indices=[1, 2, 3]) == 792
+    assert datasets.split_size("cityscapes", "val", val_size=10) == 10
+
+
 def test_the_hold_out_is_fixed_by_its_own_seed(dense):
     name, _, root = dense
     val = build(name, "val", root).stems
