@@ -26,6 +26,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.lib.format as npy_format
@@ -353,3 +354,67 @@ def build_split(
         stems = train if split == "train" else val
     augmentation = RandomScaleCropFlip(depth_scaling=depth_scaling) if augment else None
     return NpyDenseDataset(folder, stems, augmentation, seed)
+
+
+class MtanDataset:
+    """The dataset-module interface (``spec``, ``split_size``, ``build``, see
+    :mod:`empirical.datasets`) of one dataset in MTAN's format. Options shared by the three:
+    ``size`` (H, W) of the files, ``val_size`` or ``val_indices`` (the hold-out),
+    ``holdout_seed`` and ``depth_scaling`` (``"divide"`` as the reference code, or
+    ``"multiply"``)."""
+
+    def __init__(self, layout: NpyLayout) -> None:
+        self.layout = layout
+
+    def spec(
+        self,
+        *,
+        size: tuple[int, int] | None = None,
+        val_size: int | None = None,
+        holdout_seed: int = 0,
+        val_indices: Sequence[int] | None = None,
+        depth_scaling: str = "divide",
+    ) -> DatasetSpec:
+        """The tasks and the image shape (official unless ``size``); takes ``build``'s options,
+        of which only ``size`` changes the spec."""
+        check_depth_scaling(depth_scaling)
+        return self.layout.spec(size)
+
+    def split_size(
+        self,
+        split: str,
+        *,
+        val_size: int | None = None,
+        val_indices: Sequence[int] | None = None,
+        **_: Any,
+    ) -> int:
+        """The split's length in the official release, the hold-out taken out of training."""
+        n_val = len(val_indices) if val_indices is not None else val_size
+        return self.layout.split_size(split, n_val)
+
+    def build(
+        self,
+        split: str,
+        *,
+        root: str | Path | None,
+        augment: bool = False,
+        seed: int = 0,
+        size: tuple[int, int] | None = None,
+        val_size: int | None = None,
+        holdout_seed: int = 0,
+        val_indices: Sequence[int] | None = None,
+        depth_scaling: str = "divide",
+    ) -> NpyDenseDataset:
+        """Split ``split`` read from ``root``; ``size`` (H, W), if given, must match the files."""
+        return build_split(
+            self.layout,
+            split,
+            root=root,
+            augment=augment,
+            seed=seed,
+            size=size,
+            val_size=val_size,
+            holdout_seed=holdout_seed,
+            val_indices=val_indices,
+            depth_scaling=depth_scaling,
+        )

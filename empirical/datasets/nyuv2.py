@@ -12,13 +12,7 @@ stored. The reference augmentation divides depth by the zoom, right for metric d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
-
-from empirical.datasets import DatasetSpec
-from empirical.datasets.npy_folders import ArrayField, NpyDenseDataset, NpyLayout, build_split
-from empirical.datasets.transforms import check_depth_scaling
+from empirical.datasets.npy_folders import ArrayField, MtanDataset, NpyLayout
 
 SOURCE = (
     "The preprocessed archives come from MTAN (Liu, Johns and Davison, 'End-to-End Multi-Task "
@@ -47,56 +41,7 @@ LAYOUT = NpyLayout(
 )
 
 
-def spec(
-    *,
-    size: tuple[int, int] | None = None,
-    val_size: int | None = None,
-    holdout_seed: int = 0,
-    val_indices: Sequence[int] | None = None,
-    depth_scaling: str = "divide",
-) -> DatasetSpec:
-    """Tasks ``segmentation`` (13 classes), ``depth``, ``normal``; image (3, 288, 384) or size.
-
-    Takes ``build``'s options (one option dict serves both); only ``size`` changes the spec.
-    """
-    check_depth_scaling(depth_scaling)
-    return LAYOUT.spec(size)
-
-
-def split_size(
-    split: str,
-    *,
-    val_size: int | None = None,
-    val_indices: Sequence[int] | None = None,
-    **_: Any,
-) -> int:
-    """The split's length in the official release (``val_size`` or ``val_indices`` held out of
-    training)."""
-    return LAYOUT.split_size(split, len(val_indices) if val_indices is not None else val_size)
-
-
-def build(
-    split: str,
-    *,
-    root: str | Path | None,
-    augment: bool = False,
-    seed: int = 0,
-    size: tuple[int, int] | None = None,
-    val_size: int | None = None,
-    holdout_seed: int = 0,
-    val_indices: Sequence[int] | None = None,
-    depth_scaling: str = "divide",
-) -> NpyDenseDataset:
-    """Split ``split`` read from ``root``; ``size`` (H, W), if given, must match the files."""
-    return build_split(
-        LAYOUT,
-        split,
-        root=root,
-        augment=augment,
-        seed=seed,
-        size=size,
-        val_size=val_size,
-        holdout_seed=holdout_seed,
-        val_indices=val_indices,
-        depth_scaling=depth_scaling,
-    )
+_DATASET = MtanDataset(LAYOUT)
+spec = _DATASET.spec
+split_size = _DATASET.split_size
+build = _DATASET.build

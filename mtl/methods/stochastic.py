@@ -92,14 +92,10 @@ class MoCo(Aggregator):
         return self.weights @ self.y
 
 
-@register("modo")
-class MoDo(Aggregator):
-    """MoDo (Chen et al. 2023, JMLR 2024), LibMTL form: ``lambda <- Proj_simplex(lambda -
-    gamma (J_1 J_2^T lambda + rho lambda))`` from 1/T, ``d = J_3^T lambda``; gamma = 1e-3,
-    rho = 0.1 (LibMTL; TorchJD's default gamma is 0.1). See the module docstring for batches.
-    """
+class _ThreeBatch(Aggregator):
+    """A weight vector on the simplex from ``J_1 J_2^T``, kept across steps from 1/T, and the
+    direction from ``J_3`` (one Jacobian serves as all three in ``aggregate``)."""
 
-    defaults: ClassVar[dict[str, Any]] = {"gamma": 1e-3, "rho": 0.1}
     stateful: ClassVar[bool] = True
 
     def __init__(self, **hp: Any) -> None:
@@ -118,15 +114,32 @@ class MoDo(Aggregator):
         if self.weights is None:
             self.weights = torch.full((t,), 1.0 / t, dtype=j1.dtype, device=j1.device)
         check_tasks(self.weights.shape[0], t, self.name)
-        lam = self.weights
-        step = j1 @ (j2.T @ lam) + self.hp["rho"] * lam
-        self.weights = project_to_simplex(lam - self.hp["gamma"] * step)
-        self.last_weights = self.weights
-        return self.weights @ j3
+        self.weights, combination = self.update(j1 @ j2.T, self.weights)
+        self.last_weights = combination
+        return combination @ j3
+
+    def update(self, gram: Tensor, weights: Tensor) -> tuple[Tensor, Tensor]:
+        """``(new weights, the combination of J_3's rows)`` from ``J_1 J_2^T``."""
+        raise NotImplementedError
+
+
+@register("modo")
+class MoDo(_ThreeBatch):
+    """MoDo (Chen et al. 2023, JMLR 2024), LibMTL form: ``lambda <- Proj_simplex(lambda -
+    gamma (J_1 J_2^T lambda + rho lambda))`` from 1/T, ``d = J_3^T lambda``; gamma = 1e-3,
+    rho = 0.1 (LibMTL; TorchJD's default gamma is 0.1). See the module docstring for batches.
+    """
+
+    defaults: ClassVar[dict[str, Any]] = {"gamma": 1e-3, "rho": 0.1}
+
+    def update(self, gram: Tensor, weights: Tensor) -> tuple[Tensor, Tensor]:
+        step = gram @ weights + self.hp["rho"] * weights
+        new = project_to_simplex(weights - self.hp["gamma"] * step)
+        return new, new
 
 
 @register("sdmgrad")
-class SDMGrad(Aggregator):
+class SDMGrad(_ThreeBatch):
     """SDMGrad (Xiao et al. 2023), LibMTL form: ``A = J_1 J_2^T / s^2`` with ``s`` the mean of
     ``sqrt(max(A_tt, 0))``; ``n_iter = 20`` steps of SGD (lr 5, momentum 0.5) on the weights,
     gradient ``A (w + lamda/T 1)``, each followed by the projection onto the simplex (w kept
@@ -136,35 +149,15 @@ class SDMGrad(Aggregator):
     """
 
     defaults: ClassVar[dict[str, Any]] = {"lamda": 0.3, "n_iter": 20, "lr": 5.0, "momentum": 0.5}
-    stateful: ClassVar[bool] = True
 
-    def __init__(self, **hp: Any) -> None:
-        super().__init__(**hp)
-        self.weights: Tensor | None = None
-
-    def aggregate(self, jacobian: Tensor, generator: torch.Generator | None) -> Tensor:
-        _single(jacobian, self.name)
-        return self.aggregate_batches(jacobian, jacobian, jacobian)
-
-    def aggregate_batches(self, j1: Tensor, j2: Tensor, j3: Tensor) -> Tensor:
-        """The three-batch algorithm: the weight solve on ``J_1 J_2^T``, the direction on J_3."""
-        for j in (j1, j2, j3):
-            check_finite(j, self.name)
-        t = j1.shape[0]
-        if self.weights is None:
-            self.weights = torch.full((t,), 1.0 / t, dtype=j1.dtype, device=j1.device)
-        check_tasks(self.weights.shape[0], t, self.name)
+    def update(self, gram: Tensor, weights: Tensor) -> tuple[Tensor, Tensor]:
         lamda = float(self.hp["lamda"])
-        a = j1 @ j2.T
-        scale = a.diagonal().clamp_min(0).sqrt().mean()
-        a = a / scale**2 if scale > 0 else a
+        scale = gram.diagonal().clamp_min(0).sqrt().mean()
+        a = gram / scale**2 if scale > 0 else gram
         pull = a.mean(1) * lamda
-        w, velocity = self.weights, None
+        w, velocity = weights, None
         for _ in range(self.hp["n_iter"]):
             grad = a @ w + pull
             velocity = grad if velocity is None else self.hp["momentum"] * velocity + grad
             w = project_to_simplex(w - self.hp["lr"] * velocity)
-        self.weights = w
-        total = (w + lamda / t) / (1 + lamda)
-        self.last_weights = total
-        return total @ j3
+        return w, (w + lamda / len(w)) / (1 + lamda)
