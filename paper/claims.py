@@ -1,8 +1,9 @@
 """The paper's claims, each with a verdict computed from stored results.
 
 A claim's evaluator reads a results folder (the layout of ``mtlp reproduce``: ``theory/``,
-``sim/<study>/``, ``empirical/<study>/``) and returns one :class:`Finding` per kind of evidence
-it found (theory, synthetic problems, generated images, multi-digits, full datasets). Evidence
+``sim/<study>/``, ``empirical/<study>/``) and returns one :class:`empirical.analysis.Verdict`
+(a finding) per kind of evidence it found (theory, synthetic problems, generated images,
+multi-digits, full datasets). Evidence
 that is missing gives a ``not run`` finding, so a claim never disappears from the report.
 Verdicts: ``confirmed``, ``refuted``, ``inconclusive``, ``not run``.
 """
@@ -12,21 +13,11 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-@dataclass(frozen=True)
-class Finding:
-    claim: str
-    verdict: str
-    data: str
-    scale: str
-    evidence: str
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
+from empirical.analysis import Verdict
 
 
 @dataclass(frozen=True)
@@ -34,7 +25,7 @@ class Claim:
     id: str
     section: str
     statement: str
-    evaluate: Callable[[Path], list[Finding]]
+    evaluate: Callable[[Path], list[Verdict]]
 
 
 def _json(path: Path) -> Any | None:
@@ -54,65 +45,65 @@ def scale_of(folder: Path) -> str:
     return record.get("scale", "as run")
 
 
-def theory_finding(root: Path, claim: str, expected: dict[str, str]) -> Finding:
+def theory_finding(root: Path, claim: str, expected: dict[str, str]) -> Verdict:
     """Confirmed when every named statement of ``theory.json`` has the expected verdict
     (``holds``/``fails``; ``holds-within-bound`` counts as ``holds``), refuted otherwise."""
     record = _json(root / "theory" / "theory.json")
     if record is None:
-        return Finding(claim, "not run", "theory", "exact", "theory/theory.json not found")
+        return Verdict(claim, "not run", "exact", "theory", "theory/theory.json not found")
     verdicts = {s["id"]: s["verdict"] for s in record["statements"]}
     found = {}
     for sid in expected:
         found[sid] = verdicts.get(sid, "missing")
     missing = [s for s, v in found.items() if v == "missing"]
     if missing:
-        return Finding(claim, "not run", "theory", "exact", f"statements missing: {missing}")
+        return Verdict(claim, "not run", "exact", "theory", f"statements missing: {missing}")
     agree = all(
         (found[s] in ("holds", "holds-within-bound")) == (want == "holds")
         for s, want in expected.items()
     )
     evidence = "; ".join(f"{s}: {found[s]} (claim needs {want})" for s, want in expected.items())
-    return Finding(claim, "confirmed" if agree else "refuted", "theory", "exact", evidence)
+    return Verdict(claim, "confirmed" if agree else "refuted", "exact", "theory", evidence)
 
 
-def toy_finding(root: Path, claim: str, rows: Callable[[dict[str, str]], bool]) -> Finding:
+def toy_finding(root: Path, claim: str, rows: Callable[[dict[str, str]], bool]) -> Verdict:
     """Confirmed when every selected row of the invariance toy's summary agrees with the
     paper's expectation for it (``agrees`` column, computed by the study), refuted otherwise."""
     folder = root / "sim" / "invariance-toy"
     table = _csv(folder / "summary.csv")
     if table is None:
-        return Finding(claim, "not run", "synthetic", "-", "sim/invariance-toy not run")
+        return Verdict(claim, "not run", "-", "synthetic", "sim/invariance-toy not run")
     chosen = [r for r in table if rows(r)]
     if not chosen:
-        return Finding(claim, "not run", "synthetic", scale_of(folder), "no matching toy runs")
+        return Verdict(claim, "not run", scale_of(folder), "synthetic", "no matching toy runs")
     bad = [f"{r['method']}/{r['optimizer']}/{r['backbone']}/{r['part']}" for r in chosen
            if r["agrees"] != "True"]  # fmt: skip
     verdict = "refuted" if bad else "confirmed"
     evidence = f"{len(chosen) - len(bad)} of {len(chosen)} toy comparisons agree with the paper"
     evidence += f" (disagreeing: {', '.join(bad)})" if bad else ""
-    return Finding(claim, verdict, "synthetic", scale_of(folder), evidence)
+    return Verdict(claim, verdict, scale_of(folder), "synthetic", evidence)
 
 
-def study_findings(root: Path, study: str, claim: str, ids: tuple[str, ...]) -> list[Finding]:
+def study_findings(root: Path, study: str, claim: str, ids: tuple[str, ...]) -> list[Verdict]:
     """The verdicts an empirical study computed (``verdicts.json``) for the named claims."""
     folder = root / "empirical" / study
     record = _json(folder / "verdicts.json")
     if record is None:
-        return [Finding(claim, "not run", "images", "-", f"empirical/{study} not run")]
+        return [Verdict(claim, "not run", "-", "images", f"empirical/{study} not run")]
     found = [
-        Finding(claim, v["verdict"], v["data"], v["scale"], f"{v['claim']}: {v['evidence']}")
+        Verdict(claim, v["verdict"], v["scale"], v["data"], f"{v['claim']}: {v['evidence']}")
         for v in record["verdicts"]
         if v["claim"] in ids
     ]
-    return found or [Finding(claim, "not run", "images", "-", f"no {ids} in {study}")]
+    return found or [Verdict(claim, "not run", "-", "images", f"no {ids} in {study}")]
 
 
-def cagrad_toy_finding(root: Path, claim: str) -> list[Finding]:
+def cagrad_toy_finding(root: Path, claim: str) -> list[Verdict]:
     """Adam reaches the global minimum of the CAGrad toy in more (method, lr) cells than GD."""
     folder = root / "sim" / "cagrad-toy"
     rows = _csv(folder / "iterations.csv")
     if rows is None:
-        return [Finding(claim, "not run", "synthetic", "-", "sim/cagrad-toy not run")]
+        return [Verdict(claim, "not run", "-", "synthetic", "sim/cagrad-toy not run")]
     cells: dict[tuple[str, str, str], bool] = {}
     for r in rows:
         key = (r["optimizer"], r["method"], r["lr"])
@@ -130,16 +121,16 @@ def cagrad_toy_finding(root: Path, claim: str) -> list[Finding]:
         f"cells where every start reaches the minimum: Adam {reached['adam']} of "
         f"{total['adam']}, GD {reached['gd']} of {total['gd']}"
     )
-    return [Finding(claim, verdict, "synthetic", scale_of(folder), evidence)]
+    return [Verdict(claim, verdict, scale_of(folder), "synthetic", evidence)]
 
 
-def conflict_sim_finding(root: Path, claim: str, statistic: str) -> list[Finding]:
+def conflict_sim_finding(root: Path, claim: str, statistic: str) -> list[Verdict]:
     """From the conflict simulation's separation table: in how many settings the inter-task and
     inter-sample distributions of ``statistic`` separate, raw vs UW-O-normalised losses."""
     folder = root / "sim" / "conflict-sim"
     rows = _csv(folder / "separation.csv")
     if rows is None:
-        return [Finding(claim, "not run", "synthetic", "-", "sim/conflict-sim not run")]
+        return [Verdict(claim, "not run", "-", "synthetic", "sim/conflict-sim not run")]
     counts = {}
     for norm in ("raw", "uw-o"):
         chosen = [r for r in rows if r["statistic"] == statistic and r["normalisation"] == norm]
@@ -153,7 +144,7 @@ def conflict_sim_finding(root: Path, claim: str, statistic: str) -> list[Finding
         verdict = "confirmed" if raw[0] <= raw[1] / 2 else "refuted"
     else:  # claim: magnitudes set tasks apart, through the loss units (raw, not UW-O)
         verdict = "confirmed" if raw[0] > uwo[0] else "inconclusive"
-    return [Finding(claim, verdict, "synthetic", scale_of(folder), evidence)]
+    return [Verdict(claim, verdict, scale_of(folder), "synthetic", evidence)]
 
 
 def _toy(method: str, optimizer: str, part: str | None = None) -> Callable[[dict], bool]:
@@ -312,9 +303,9 @@ OPEN_QUESTIONS: tuple[Claim, ...] = (
 CLAIMS = CLAIMS + OPEN_QUESTIONS
 
 
-def evaluate_all(root: str | Path) -> list[Finding]:
+def evaluate_all(root: str | Path) -> list[Verdict]:
     """Every claim's findings, in the order of :data:`CLAIMS`."""
     return [f for claim in CLAIMS for f in claim.evaluate(Path(root))]
 
 
-__all__ = ["CLAIMS", "Claim", "Finding", "evaluate_all"]
+__all__ = ["CLAIMS", "Claim", "evaluate_all"]

@@ -19,8 +19,9 @@ import shutil
 import time
 from pathlib import Path
 
+from empirical.analysis import Verdict
 from mtl.io import atomic_write_text
-from paper.claims import CLAIMS, Finding, evaluate_all
+from paper.claims import CLAIMS, evaluate_all
 from paper.sections import (
     empirical_section,
     open_questions_section,
@@ -33,7 +34,7 @@ TITLE = "mtl-paradigms: Examining Common Paradigms in Multi-Task Learning, repro
 VERDICT_MARK = {"confirmed": "✔", "refuted": "✘", "inconclusive": "?", "not run": "–"}
 
 
-def claims_section(findings: list[Finding]) -> list[str]:
+def claims_section(findings: list[Verdict]) -> list[str]:
     lines = ["## Claims and verdicts", ""]
     lines += [
         "Each verdict is computed from the results below, at the scale and on the data named; "
