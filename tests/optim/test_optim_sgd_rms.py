@@ -99,7 +99,8 @@ def _head_runs(name: str, scale: float, steps: int = 30, per_task: bool = True, 
     out = []
     for _ in range(steps):
         opt.zero_grad()
-        losses = [((feats @ w + b - y) ** 2).mean() for (w, b), y in zip(heads, targets)]
+        pairs = zip(heads, targets, strict=True)
+        losses = [((feats @ w + b - y) ** 2).mean() for (w, b), y in pairs]
         (scale * losses[0] + losses[1]).backward()
         opt.step()
         out.append(torch.cat([heads[0][0].detach(), heads[0][1].detach()[None]]).clone())
