@@ -230,6 +230,10 @@ def swats(
     Against Algorithm 1: its Adam step adds eps to ``sqrt(v)``, not to ``sqrt(v_hat)`` (the two
     agree at eps = 0); its one eps is here ``eps`` (Adam's) and ``switch_eps`` (the criterion,
     default its 1e-9); ``Lambda > 0`` is added (a non-positive rate would step uphill).
+
+    On one task's head, a loss scale ``a`` leaves the Adam phase unchanged (eps = 0) and
+    divides ``gamma`` and ``Lambda`` by ``a``, so the SGD phase is unchanged as well if
+    ``switch_eps`` is divided by ``a``: only the absolute criterion is not scale invariant.
     """
     beta1, beta2 = betas
     grad = _coupled_decay(ops, param, _direction(ops, grad, maximize), weight_decay)

@@ -171,6 +171,21 @@ def test_a_state_dict_keeps_the_phase_and_the_run_continues_identically():
     assert np.array_equal(torch.cat([p.detach() for p in parts]).numpy(), straight[-1])
 
 
+@settings(deadline=None)
+@given(scale=st.floats(1e-3, 1e3))
+def test_a_loss_scale_is_a_switch_eps_scale(scale):
+    """Gradients times a (a task's loss scale, on its head group): at eps = 0 and switch_eps /
+    a the trajectory is the unscaled one, switch step included, and Lambda is divided by a."""
+    x0, grad = problem()
+    plain, opt = run("swats", grad, x0, STEPS, **HP)
+    hp = {**HP, "switch_eps": HP["switch_eps"] / scale}
+    scaled, opt_a = run("swats", lambda x, k: scale * grad(x, k), x0, STEPS, **hp)
+    np.testing.assert_allclose(scaled, plain, rtol=1e-9, atol=1e-12)
+    (record,), (record_a,) = opt.switches(), opt_a.switches()
+    assert record_a["switch_step"] == record["switch_step"]
+    assert record_a["sgd_lr"] == pytest.approx(record["sgd_lr"] / scale, rel=1e-9)
+
+
 def test_invalid_switch_eps_is_named():
     w = torch.nn.Parameter(torch.ones(2))
     with pytest.raises(ValueError, match="switch_eps"):
