@@ -291,6 +291,19 @@ OPEN_QUESTIONS: tuple[Claim, ...] = (
         ),
     ),
     Claim(
+        "invariant-sgd-heads-keep-adam-gain",
+        "open questions",
+        "If head invariance is what Adam brings to MTL, SGD made loss-scale invariant in the "
+        "heads (SGD-RMS: a per-task-head rate lr / RMS of Adam's second moment) with SGD on the "
+        "backbone keeps most of Adam's gain (the brief's hybrid question).",
+        lambda root: study_findings(
+            root,
+            "hybrids",
+            "invariant-sgd-heads-keep-adam-gain",
+            ("invariant-sgd-heads-keep-adam-gain",),
+        ),
+    ),
+    Claim(
         "mtl-methods-help-stl",
         "open questions",
         "The paper's outlook: MTL methods applied to groups of samples of one task improve "

@@ -3,7 +3,10 @@
 Each statement (:func:`statements`) is one claim with a stable id and a verdict: ``holds`` (a
 proof: residuals that reduce to exactly zero, for n unrolled steps and the induction step),
 ``fails`` (a counterexample in concrete numbers) or ``holds-within-bound`` (an exact identity
-plus a closed-form bound). :func:`theory.atlas.atlas` tabulates optimizer x invariance kind.
+plus a closed-form bound). :func:`theory.atlas.atlas` tabulates optimizer x invariance kind
+(hybrids too: one rule on the heads, another on the backbone); :func:`theory.atlas.levers`
+tabulates, per optimizer, whether a task weight is a learning-rate factor on a head and on the
+backbone (:func:`theory.engine.lever`).
 """
 
 from theory import atlas

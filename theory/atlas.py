@@ -5,6 +5,13 @@ update is unchanged; for SGD a task weight is a learning rate instead, which is 
 see the ``*.loss-scale-is-lr`` statements); ``holds-within-bound`` when that fails only through
 ``eps``: the scaled run is proven to equal the unscaled one with ``eps / alpha`` (deviation
 bounded as in ``adam.eps.head.deviation-bound``); ``fails`` with a counterexample otherwise.
+A hybrid's cell is the worst of the cells of the groups the kind acts on (a common scale acts on
+the heads and the backbone).
+
+The levers table (:func:`levers`): per optimizer, what a task weight is on a head and on the
+backbone, decided by :func:`theory.engine.lever` at eps = 0: a learning-rate factor ``alpha_t``
+(the two levers are one), inert (the learning rate is a lever of its own), or no learning-rate
+factor at all (the weight reweights the backbone's mixture ``sum_t alpha_t g_t``).
 """
 
 from __future__ import annotations
@@ -16,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from mtl.io import atomic_write_text
-from theory.configs import ATLAS_OPTIMIZERS, eps_over_scale
-from theory.engine import KINDS, Config, counterexample, prove
+from theory.algebra import residual
+from theory.configs import ATLAS_ROWS, LEVER_OPTIMIZERS, eps_over_scale
+from theory.engine import KINDS, Config, counterexample, lever, parts, prove, scenario
 
 KIND_TITLES = {
     "common-scale": "common scale",
@@ -45,8 +53,23 @@ def _eps_applies(config: Config, kind: str) -> bool:
     return "eps" in config.hp and (config.per_task or kind != "backbone-per-task-scale")
 
 
+_SEVERITY = ("holds", "holds-within-bound", "fails")
+
+
 def cell(config: Config, kind: str) -> Cell:
-    """Decide one cell by proof, eps-rescaling proof, or counterexample."""
+    """Decide one cell by proof, eps-rescaling proof, or counterexample (a hybrid: per part)."""
+    if config.backbone is not None:
+        decided = [
+            (f"{name} ({part.rule})", cell(part, k)) for name, part, k in parts(config, kind)
+        ]
+        worst = max(decided, key=lambda d: _SEVERITY.index(d[1].verdict))
+        if worst[1].verdict == "fails":
+            name, failed = worst
+            return Cell(
+                "fails", f"{name}: {failed.reason}", {"part": name, **failed.counterexample}
+            )
+        reason = "; ".join(f"{name}: {c.reason}" for name, c in decided)
+        return Cell(worst[1].verdict, reason)
     if prove(config, kind).holds:
         return Cell("holds", "proven: updates unchanged")
     if _eps_applies(config, kind) and prove(config, kind, eps_over_scale).holds:
@@ -64,16 +87,64 @@ def cell(config: Config, kind: str) -> Cell:
 
 @lru_cache(maxsize=1)
 def atlas() -> dict[str, dict[str, Cell]]:
-    """``{optimizer label: {kind: Cell}}`` for every optimizer of the atlas and every kind."""
-    return {c.label: {kind: cell(c, kind) for kind in KINDS} for c in ATLAS_OPTIMIZERS}
+    """``{optimizer label: {kind: Cell}}`` for every row of the atlas (optimizers, then
+    hybrids) and every kind."""
+    return {c.label: {kind: cell(c, kind) for kind in KINDS} for c in ATLAS_ROWS}
 
 
-def to_json(table: dict[str, dict[str, Cell]]) -> dict[str, Any]:
-    return {
+LEVER_KINDS = ("head-per-task-scale", "backbone-per-task-scale")
+LEVER_TITLES = {
+    "head-per-task-scale": "task weight on its head",
+    "backbone-per-task-scale": "task weights on the backbone",
+}
+LEVER_LEGEND = {
+    "lr x alpha_t": "equivalent levers: the weight alpha_t is the learning-rate factor alpha_t "
+    "of that optimizer state (per task state: each its own)",
+    "inert": "the weight does nothing there (factor 1; eps aside): a learning rate of that "
+    "group is an independent lever",
+    "no lr factor": "no constant learning-rate factor reproduces the weight (on the backbone it "
+    "reweights the mixture sum_t alpha_t g_t): weight and learning rate are independent levers",
+}
+"""What each lever cell means; decided at eps = 0 (with eps > 0 a weight also acts on eps as
+eps/alpha_t: the invariance table says where)."""
+
+
+def lever_cell(config: Config, kind: str) -> Cell:
+    """One lever cell: the factors :func:`theory.engine.lever` finds, at eps = 0."""
+    found = lever(config.with_hp(eps=0) if "eps" in config.hp else config, kind)
+    if not found.proof.holds:
+        cx = found.counterexample
+        factors = [str(c) for c in found.factors]
+        return Cell("no lr factor", f"the step-1 factors {factors} fail at step {cx['step']}", cx)
+    scales = scenario(kind)[0]
+    if all(residual(c, a) == 0 for c, a in zip(found.factors, scales, strict=True)):
+        return Cell("lr x alpha_t", "proven: the weighted run is the run at lr x alpha_t")
+    if all(residual(c, 1) == 0 for c in found.factors):
+        return Cell("inert", "proven: the weighted run is the unweighted run")
+    return Cell("lr x " + ", ".join(map(str, found.factors)), "proven with these factors")
+
+
+@lru_cache(maxsize=1)
+def levers() -> dict[str, dict[str, Cell]]:
+    """``{optimizer label: {kind: Cell}}`` of the levers table."""
+    return {c.label: {k: lever_cell(c, k) for k in LEVER_KINDS} for c in LEVER_OPTIMIZERS}
+
+
+def to_json(
+    table: dict[str, dict[str, Cell]], lever_table: dict[str, dict[str, Cell]] | None = None
+) -> dict[str, Any]:
+    out = {
         "kinds": list(KINDS),
         "optimizers": list(table),
         "cells": {opt: {k: c.to_json() for k, c in row.items()} for opt, row in table.items()},
     }
+    if lever_table is not None:
+        out["levers"] = {
+            "kinds": list(LEVER_KINDS),
+            "optimizers": list(lever_table),
+            "cells": {o: {k: c.to_json() for k, c in r.items()} for o, r in lever_table.items()},
+        }
+    return out
 
 
 LEGEND = {
@@ -89,47 +160,60 @@ the statements idealise with eps = 0 where their id says so: an atlas cell
 ``holds-within-bound`` and a statement ``holds`` at eps = 0 say the same thing."""
 
 
-def to_markdown(table: dict[str, dict[str, Cell]]) -> str:
-    header = "| optimizer | " + " | ".join(KIND_TITLES[k] for k in KINDS) + " |"
-    rule = "|---" * (len(KINDS) + 1) + "|"
+def _markdown_table(table, kinds, titles, legend) -> list[str]:
+    header = "| optimizer | " + " | ".join(titles[k] for k in kinds) + " |"
+    rule = "|---" * (len(kinds) + 1) + "|"
     rows = [
-        f"| {opt} | " + " | ".join(row[k].verdict for k in KINDS) + " |"
+        f"| {opt} | " + " | ".join(row[k].verdict for k in kinds) + " |"
         for opt, row in table.items()
     ]
-    legend = [f"- **{verdict}**: {meaning}" for verdict, meaning in LEGEND.items()]
-    return "\n".join([header, rule, *rows, "", *legend]) + "\n"
+    return [header, rule, *rows, "", *(f"- **{v}**: {m}" for v, m in legend.items())]
 
 
-def to_html(table: dict[str, dict[str, Cell]]) -> str:
-    """A ``<table>`` (one ``class`` per verdict, the cell's reason as its title) and the legend."""
-    head = "".join(f"<th>{html.escape(KIND_TITLES[k])}</th>" for k in KINDS)
+def to_markdown(
+    table: dict[str, dict[str, Cell]], lever_table: dict[str, dict[str, Cell]] | None = None
+) -> str:
+    lines = _markdown_table(table, KINDS, KIND_TITLES, LEGEND)
+    if lever_table is not None:
+        lines += ["", "Levers (at eps = 0): what a task weight is, per optimizer.", ""]
+        lines += _markdown_table(lever_table, LEVER_KINDS, LEVER_TITLES, LEVER_LEGEND)
+    return "\n".join(lines) + "\n"
+
+
+def _html_table(table, kinds, titles, legend, css: str) -> list[str]:
+    head = "".join(f"<th>{html.escape(titles[k])}</th>" for k in kinds)
     rows = [
         f"<tr><th>{html.escape(opt)}</th>"
         + "".join(
-            f'<td class="{row[k].verdict}" title="{html.escape(row[k].reason)}">'
-            f"{row[k].verdict}</td>"
-            for k in KINDS
+            f'<td class="{html.escape(row[k].verdict.replace(" ", "-"))}" '
+            f'title="{html.escape(row[k].reason)}">{html.escape(row[k].verdict)}</td>'
+            for k in kinds
         )
         + "</tr>"
         for opt, row in table.items()
     ]
-    legend = "".join(
-        f"<dt>{html.escape(v)}</dt><dd>{html.escape(m)}</dd>" for v, m in LEGEND.items()
+    items = "".join(
+        f"<dt>{html.escape(v)}</dt><dd>{html.escape(m)}</dd>" for v, m in legend.items()
     )
-    return (
-        "\n".join(
-            [
-                '<table class="atlas">',
-                f"<thead><tr><th>optimizer</th>{head}</tr></thead>",
-                "<tbody>",
-                *rows,
-                "</tbody>",
-                "</table>",
-                f'<dl class="atlas-legend">{legend}</dl>',
-            ]
-        )
-        + "\n"
-    )
+    return [
+        f'<table class="{css}">',
+        f"<thead><tr><th>optimizer</th>{head}</tr></thead>",
+        "<tbody>",
+        *rows,
+        "</tbody>",
+        "</table>",
+        f'<dl class="{css}-legend">{items}</dl>',
+    ]
+
+
+def to_html(
+    table: dict[str, dict[str, Cell]], lever_table: dict[str, dict[str, Cell]] | None = None
+) -> str:
+    """``<table>``s (one ``class`` per verdict, the cell's reason as its title), legends."""
+    lines = _html_table(table, KINDS, KIND_TITLES, LEGEND, "atlas")
+    if lever_table is not None:
+        lines += _html_table(lever_table, LEVER_KINDS, LEVER_TITLES, LEVER_LEGEND, "levers")
+    return "\n".join(lines) + "\n"
 
 
 _TEX_VERDICT = {"holds": r"\checkmark", "fails": r"$\times$", "holds-within-bound": r"$\approx$"}
@@ -139,7 +223,12 @@ def _tex_escape(text: str) -> str:
     return text.replace("\\", r"\textbackslash{}").replace("&", r"\&").replace("_", r"\_")
 
 
-def to_latex(table: dict[str, dict[str, Cell]]) -> str:
+_TEX_LEVER = {"lr x alpha_t": r"$\alpha_t \eta$", "inert": "--", "no lr factor": r"$\times$"}
+
+
+def to_latex(
+    table: dict[str, dict[str, Cell]], lever_table: dict[str, dict[str, Cell]] | None = None
+) -> str:
     lines = [
         r"\begin{tabular}{l" + "c" * len(KINDS) + "}",
         r"\toprule",
@@ -156,15 +245,39 @@ def to_latex(table: dict[str, dict[str, Cell]]) -> str:
         r"\end{tabular}",
         *(f"% {_TEX_VERDICT[v]} ({v}): {m}" for v, m in LEGEND.items()),
     ]
+    if lever_table is not None:
+        lines += [
+            "",
+            r"\begin{tabular}{l" + "c" * len(LEVER_KINDS) + "}",
+            r"\toprule",
+            "optimizer & " + " & ".join(LEVER_TITLES[k] for k in LEVER_KINDS) + r" \\",
+            r"\midrule",
+            *(
+                _tex_escape(opt)
+                + " & "
+                + " & ".join(
+                    _TEX_LEVER.get(row[k].verdict, _tex_escape(row[k].verdict)) for k in LEVER_KINDS
+                )
+                + r" \\"
+                for opt, row in lever_table.items()
+            ),
+            r"\bottomrule",
+            r"\end{tabular}",
+            *(f"% {_TEX_LEVER[v]} ({v}): {m}" for v, m in LEVER_LEGEND.items()),
+        ]
     return "\n".join(lines) + "\n"
 
 
-def write(table: dict[str, dict[str, Cell]], directory: Path) -> list[Path]:
-    """Write ``atlas.md``, ``atlas.tex`` and ``atlas.html`` into ``directory`` (created if
-    missing)."""
+def write(
+    table: dict[str, dict[str, Cell]],
+    directory: Path,
+    lever_table: dict[str, dict[str, Cell]] | None = None,
+) -> list[Path]:
+    """Write ``atlas.md``, ``atlas.tex`` and ``atlas.html`` (with the levers table when given)
+    into ``directory`` (created if missing)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = [directory / "atlas.md", directory / "atlas.tex", directory / "atlas.html"]
     for path, render in zip(paths, (to_markdown, to_latex, to_html), strict=True):
-        atomic_write_text(path, render(table))
+        atomic_write_text(path, render(table, lever_table))
     return paths

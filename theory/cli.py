@@ -1,7 +1,8 @@
 """``mtlp theory``: the statements with their verdicts, and the atlas.
 
-``--json`` prints ``{"statements": [...], "atlas": {...}}``; ``--out DIR`` also writes that
-JSON as ``theory.json``, and the atlas as ``atlas.md``, ``atlas.tex`` and ``atlas.html``.
+``--json`` prints ``{"statements": [...], "atlas": {...}}`` (the atlas with its levers table);
+``--out DIR`` also writes that JSON as ``theory.json``, and the atlas as ``atlas.md``,
+``atlas.tex`` and ``atlas.html``.
 The folder is checked before the derivations run (:func:`mtl.io.completing`): a folder of another
 command or configuration is refused, and a complete one is left as it is.
 
@@ -83,9 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     from theory.statements import statements
 
     found = statements()
-    table = atlas_mod.atlas()
+    table, levers = atlas_mod.atlas(), atlas_mod.levers()
     payload = json.dumps(
-        {"statements": [s.to_json() for s in found], "atlas": atlas_mod.to_json(table)}, indent=2
+        {"statements": [s.to_json() for s in found], "atlas": atlas_mod.to_json(table, levers)},
+        indent=2,
     )
     if args.json:
         print(payload)
@@ -93,10 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         width = shutil.get_terminal_size((100, 24)).columns - 1
         print(render(found, width))
         print()
-        print(atlas_mod.to_markdown(table), end="")
+        print(atlas_mod.to_markdown(table, levers), end="")
     if args.out is not None:
         with completing(args.out, RECORD) as out:
-            paths = atlas_mod.write(table, out)
+            paths = atlas_mod.write(table, out, levers)
             paths.append(atomic_write_text(out / "theory.json", payload + "\n"))
         if not args.json:
             for path in paths:

@@ -8,6 +8,7 @@ paper's derivation does (Eq. 19 drops the ``eps`` of Eq. 16).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import sympy
@@ -54,6 +55,21 @@ ATLAS_OPTIMIZERS = (
     SIGNUM,
     PER_TASK_ADAM,
 )
+
+PER_TASK_SGD_MOMENTUM = Config("per-task SGD+momentum", "sgd", SGD_MOMENTUM.hp, per_task=True)
+SGD_RMS = Config(
+    "SGD-RMS", "sgd-rms", {**SGD_MOMENTUM.hp, "beta2": S.BETA2, "eps": S.EPS, "weight_decay": 0}
+)
+"""SGD at ``lr / (sqrt(mean v_hat) + eps)``; its group is one task's head (the atlas's hybrid)."""
+
+HYBRIDS = (
+    replace(ADAM, label="Adam heads + SGD+momentum backbone", backbone=SGD_MOMENTUM),
+    replace(SGD_MOMENTUM, label="SGD+momentum heads + Adam backbone", backbone=ADAM),
+    replace(SGD_RMS, label="SGD-RMS heads + SGD+momentum backbone", backbone=SGD_MOMENTUM),
+)
+"""One rule on the heads (one group per task head), another on the backbone."""
+ATLAS_ROWS = ATLAS_OPTIMIZERS + HYBRIDS
+LEVER_OPTIMIZERS = (*ATLAS_OPTIMIZERS, PER_TASK_SGD_MOMENTUM)
 
 ADAM_EPS0 = Config("Adam (eps=0)", "adam", {**ADAM_HP, "eps": 0})
 ADAM_BETA0 = Config("Adam (beta1=beta2=0, eps=0)", "adam", {**ADAM_EPS0.hp, "betas": (0, 0)})

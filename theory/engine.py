@@ -11,6 +11,10 @@ update agrees. A proof has two parts, each a list of residuals that must be exac
   the same update, given the same parameter.
 
 A counterexample runs the same rules on exact rationals (:data:`~theory.symbols.INSTANCE`).
+
+A *hybrid* (:attr:`Config.backbone`) runs one rule on the heads and another on the backbone; a
+kind is then decided on the coordinates it acts on (:func:`parts`). :func:`lever` asks whether a
+task weight is a learning-rate factor of the coordinate's optimizer state.
 """
 
 from __future__ import annotations
@@ -41,15 +45,40 @@ class Config:
 
     ``per_task`` keeps one rule state per task and applies the sum of the per-task updates
     (AdaTask, MTL-IO), exactly as :class:`mtl.optim.Optimizer` does for a ``tasks`` group.
+    ``backbone``: a hybrid, whose backbone runs that configuration and whose heads run this one
+    (one parameter group each, as :mod:`mtl.optim` allows).
     """
 
     label: str
     rule: str
     hp: Mapping[str, Any] = field(default_factory=dict)
     per_task: bool = False
+    backbone: Config | None = None
 
     def with_hp(self, **hp: Any) -> Config:
         return replace(self, hp={**self.hp, **hp})
+
+    @property
+    def heads(self) -> Config:
+        """The configuration of the heads (the whole configuration unless a hybrid)."""
+        return replace(self, backbone=None)
+
+
+HEADS, BACKBONE = "heads", "backbone"
+
+
+def parts(config: Config, kind: str) -> list[tuple[str, Config, str]]:
+    """``(part, configuration, kind)`` of every parameter group a kind acts on: a head
+    coordinate of task t sees its own scale (``head-per-task-scale``), a backbone coordinate
+    the kind's scales; one common scale acts on both."""
+    scenario(kind)  # an unknown kind raises here
+    if config.backbone is None:
+        return [(HEADS if kind == "head-per-task-scale" else BACKBONE, config, kind)]
+    heads = (HEADS, config.heads, "head-per-task-scale")
+    backbone = (BACKBONE, config.backbone, kind)
+    if kind == "head-per-task-scale":
+        return [heads]
+    return [backbone] if kind == "backbone-per-task-scale" else [heads, backbone]
 
 
 @dataclass(frozen=True)
@@ -152,8 +181,23 @@ def prove(
 ) -> Proof:
     """Try to prove that the scaled run's updates equal the reference run's, for every step
     (``deep``: let ``sympy.simplify`` try what the targeted reduction leaves). ``steps``
-    unrolled steps (at least 1: the base case from the zero state) precede the induction."""
-    scales, grads, hps, refs = _runs(config, kind, reference)
+    unrolled steps (at least 1: the base case from the zero state) precede the induction.
+    A hybrid is proven part by part (:func:`parts`), the first failing part its evidence."""
+    if config.backbone is not None:
+        unrolled: list[Expr] = []
+        induction: list[Expr] = []
+        for _, part, part_kind in parts(config, kind):
+            proof = prove(part, part_kind, reference, deep, steps)
+            unrolled += proof.unrolled
+            if not proof.holds:
+                return Proof(tuple(unrolled), proof.induction)
+            induction += proof.induction
+        return Proof(tuple(unrolled), tuple(induction))
+    return _prove(config, *_runs(config, kind, reference), deep, steps)
+
+
+def _prove(config, scales, grads, hps, refs, deep: bool, steps: int) -> Proof:
+    """:func:`prove` on given scales, gradients and per-state hyperparameters."""
     grads = tuple(seq[:steps] for seq in grads)
     scaled_grads = [[a * g for g in seq] for a, seq in zip(scales, grads, strict=True)]
     upd_a, states_a = unroll(config, scaled_grads, hps, S.P0)
@@ -196,9 +240,20 @@ def counterexample(
     reference: ReferenceMap | None = None,
     instance: Mapping[sympy.Symbol, Expr] | None = None,
 ) -> dict[str, Any] | None:
-    """The first step at which the two runs' updates differ on concrete numbers, or None."""
+    """The first step at which the two runs' updates differ on concrete numbers, or None; for
+    a hybrid, in the first part that differs (named by ``"part"``)."""
+    if config.backbone is not None:
+        for name, part, part_kind in parts(config, kind):
+            found = counterexample(part, part_kind, reference, instance)
+            if found is not None:
+                return {"part": f"{name} ({part.rule})", **found}
+        return None
+    return _counterexample(config, kind, *_runs(config, kind, reference), instance)
+
+
+def _counterexample(config, kind, scales, grads, hps, refs, instance) -> dict[str, Any] | None:
+    """:func:`counterexample` on given scales, gradients and per-state hyperparameters."""
     values = dict(S.INSTANCE if instance is None else instance)
-    scales, grads, hps, refs = _runs(config, kind, reference)
 
     def subs(x: Any) -> Any:
         return sympy.sympify(x).subs(values) if isinstance(x, sympy.Basic) else x
@@ -364,3 +419,48 @@ def prove_linear(config: Config) -> Proof:
         total = sum(a * st[0][key] for a, st in zip(scales, singles, strict=True))
         induction.append(residual(combined[0][key], total))
     return Proof(unrolled, tuple(induction))
+
+
+@dataclass(frozen=True)
+class Lever:
+    """Is a task weight a learning-rate factor of an optimizer state?
+
+    ``factors``: per state (one, or one per task), the factor ``c`` with which the unweighted
+    run at learning rate ``c lr`` makes the weighted run's first update; ``proof``: that these
+    constant factors match every update (unrolled steps and induction); ``counterexample``: the
+    first step they do not, on the instance (None when proven)."""
+
+    factors: tuple[Expr, ...]
+    proof: Proof
+    counterexample: dict[str, Any] | None
+
+
+def _first_ratio(config: Config, scaled, plain, hp: Mapping[str, Any]) -> Expr:
+    """The weighted over the unweighted first update: every rule's first update from the zero
+    state is proportional to lr, so this is the only factor that can match it."""
+    (u_a, *_), _ = unroll(config, [seq[:1] for seq in scaled], [hp], S.P0)
+    (u_1, *_), _ = unroll(config, [seq[:1] for seq in plain], [hp], S.P0)
+    return sympy.cancel(normalize(u_a / u_1))
+
+
+def lever(config: Config, kind: str) -> Lever:
+    """Whether task weights (the kind's scales) act on the kind's coordinate as constant
+    learning-rate factors: one factor for a shared state, one per task for per-task states."""
+    if config.backbone is not None or kind == "common-scale":
+        raise ValueError("a lever is asked of one plain optimizer under a per-task kind")
+    scales, grads = scenario(kind)
+    hp = dict(config.hp)
+    plain = replace(config, per_task=False)
+    scaled = [[a * g for g in seq] for a, seq in zip(scales, grads, strict=True)]
+    if config.per_task:
+        pairs = zip(scaled, grads, strict=True)
+        factors = tuple(_first_ratio(plain, [s], [g], hp) for s, g in pairs)
+    else:
+        factors = (_first_ratio(plain, scaled, grads, hp),)
+    hps = [hp] * len(factors)
+    refs = [{**hp, "lr": hp["lr"] * c} for c in factors]
+    proof = _prove(config, scales, grads, hps, refs, False, S.STEPS)
+    found = None
+    if not proof.holds:
+        found = _counterexample(config, kind, scales, grads, hps, refs, None)
+    return Lever(factors, proof, found)

@@ -1,4 +1,5 @@
-"""The statements (issue items a-h): each a derivation on the rules of :mod:`mtl.optim`.
+"""The statements (issue items a-h; levers and hybrids): each a derivation on the rules of
+:mod:`mtl.optim`.
 
 Paper slips recorded here: Eq. 21 writes beta1 in the backbone's second-moment update (it is
 beta2; the rules use beta2); Appendix A1 claim (b), "Adam offers loss-scale invariance for all
@@ -25,6 +26,7 @@ from theory.engine import (
     Proof,
     ReferenceMap,
     counterexample,
+    lever,
     prove,
     prove_linear,
     prove_run,
@@ -594,6 +596,145 @@ TIME_VARYING = (
 )
 
 
+# --- k. capacity levers: is a task weight a learning rate? --------------------------------
+
+SHARED_STATE = "the backbone keeps one optimizer state for all tasks"
+PER_TASK_STATES = "the backbone keeps one optimizer state per task (MTL-IO)"
+
+
+def _lever(
+    sid: str,
+    claim: str,
+    assumptions: tuple[str, ...],
+    config: Config,
+    kind: str,
+    claimed: tuple[sympy.Expr, ...] | None = None,
+) -> Statement:
+    """A task weight is the constant learning-rate factor found from the first step (and, when
+    ``claimed``, that factor): ``holds`` with the residuals, ``fails`` with the first step
+    that factor misses, or the factor found where it is not the claimed one."""
+    found = lever(config, kind)
+    proof = found.proof.unrolled + found.proof.induction
+    checks = (
+        ()
+        if claimed is None
+        else tuple(residual(c, want) for c, want in zip(found.factors, claimed, strict=True))
+    )
+    if found.proof.holds and all(is_zero(r) for r in checks):
+        return Statement(sid, claim, "holds", assumptions, checks + proof)
+    factors = [str(c) for c in found.factors]
+    if found.counterexample is not None:
+        evidence = {"factors_from_step_1": factors, **found.counterexample}
+    else:
+        evidence = {"factors_found": factors, "factors_claimed": [str(c) for c in claimed]}
+    return Statement(sid, claim, "fails", assumptions, checks + proof, evidence)
+
+
+def _head_lever(config: Config, slug: str, claimed: sympy.Expr, what: str):
+    factor = "alpha_t" if claimed == S.ALPHAS[0] else str(claimed)
+
+    def build() -> Statement:
+        return _lever(
+            f"levers.{slug}.head.weight-is-lr-factor",
+            f"{config.label}: on task t's head a task weight alpha_t acts as the head "
+            f"learning-rate factor {factor} ({what}).",
+            (GIVEN, CONSTANT, NO_WD, ZERO_INIT, ELEMENTWISE),
+            config,
+            "head-per-task-scale",
+            (claimed,),
+        )
+
+    return build
+
+
+def _backbone_lever(config: Config, slug: str):
+    def build() -> Statement:
+        return _lever(
+            f"levers.{slug}.backbone.weight-is-lr-factor",
+            f"{config.label}: task weights alpha_t on a shared backbone act as one constant "
+            "backbone learning-rate factor.",
+            (GIVEN, CONSTANT, NO_WD, ZERO_INIT, ELEMENTWISE, SHARED_STATE),
+            config,
+            "backbone-per-task-scale",
+        )
+
+    return build
+
+
+def _per_task_lever(config: Config, slug: str, claimed: tuple, what: str):
+    factor = "alpha_t" if claimed == S.ALPHAS else str(claimed[0])
+
+    def build() -> Statement:
+        return _lever(
+            f"levers.{slug}.backbone.weight-is-per-task-lr-factor",
+            f"{config.label}: a task weight alpha_t acts on the backbone as the learning-rate "
+            f"factor {factor} of task t's own state ({what}).",
+            (GIVEN, CONSTANT, NO_WD, ZERO_INIT, ELEMENTWISE, PER_TASK_STATES),
+            config,
+            "backbone-per-task-scale",
+            claimed,
+        )
+
+    return build
+
+
+PER_TASK_ADAM_EPS0 = Config("per-task Adam (eps=0)", "adam", C.ADAM_EPS0.hp, per_task=True)
+LEVERS = (
+    _head_lever(C.SGD, "sgd", S.ALPHAS[0], "the two levers are one"),
+    _head_lever(C.SGD_MOMENTUM, "sgd-momentum", S.ALPHAS[0], "the two levers are one"),
+    _head_lever(
+        C.ADAM_EPS0, "adam", sympy.S.One, "the weight does nothing: the head lr is its own lever"
+    ),
+    _backbone_lever(C.SGD, "sgd"),
+    _backbone_lever(C.SGD_MOMENTUM, "sgd-momentum"),
+    _backbone_lever(C.ADAM_EPS0, "adam"),
+    _per_task_lever(
+        C.PER_TASK_SGD_MOMENTUM, "per-task-sgd-momentum", S.ALPHAS, "a per-task backbone lr"
+    ),
+    _per_task_lever(PER_TASK_ADAM_EPS0, "per-task-adam", (1, 1), "the weight does nothing"),
+)
+
+
+# --- l. hybrids: which keep head invariance? ------------------------------------------------
+
+PER_TASK_HEAD_GROUP = "SGD-RMS heads: one group per task head, so its RMS scales by alpha_t"
+
+
+def _hybrid(config: Config, slug: str, assumptions: tuple[str, ...] = ()):
+    def build() -> Statement:
+        return _compare(
+            f"hybrid.{slug}.head.per-task-scale",
+            f"{config.label} (eps = 0): the update of task t's head is the same for loss "
+            "alpha_t L_t as for L_t.",
+            (GIVEN, CONSTANT, EPS0, NO_WD, ZERO_INIT, ELEMENTWISE, *assumptions),
+            config.with_hp(eps=0) if "eps" in config.hp else config,
+            "head-per-task-scale",
+        )
+
+    return build
+
+
+def sgd_rms_heads_eps_rescaling() -> Statement:
+    config = C.HYBRIDS[2]
+    return _compare(
+        "hybrid.sgd-rms-heads-sgd-momentum-backbone.head.scale-is-eps-rescaling",
+        f"{config.label} with eps > 0: the head update for loss alpha_t L_t equals the update "
+        "with eps / alpha_t on L_t, exactly (as for Adam).",
+        (GIVEN, CONSTANT, NO_WD, ZERO_INIT, ELEMENTWISE, PER_TASK_HEAD_GROUP),
+        config,
+        "head-per-task-scale",
+        C.eps_over_scale,
+    )
+
+
+HYBRIDS = (
+    _hybrid(C.HYBRIDS[0], "adam-heads-sgd-momentum-backbone"),
+    _hybrid(C.HYBRIDS[1], "sgd-momentum-heads-adam-backbone"),
+    _hybrid(C.HYBRIDS[2], "sgd-rms-heads-sgd-momentum-backbone", (PER_TASK_HEAD_GROUP,)),
+    sgd_rms_heads_eps_rescaling,
+)
+
+
 BUILDERS: tuple[Callable[[], Statement], ...] = (
     adam_head,
     adam_head_no_bias_correction,
@@ -626,6 +767,8 @@ BUILDERS: tuple[Callable[[], Statement], ...] = (
     adam_l2_equivalence,
     adagrad_initial_accumulator,
     adagrad_initial_accumulator_equivalence,
+    *LEVERS,
+    *HYBRIDS,
 )
 
 

@@ -35,7 +35,8 @@ Model and fine-tuning options:
 A metrics line: ``epoch`` (1-based), ``train/loss`` (the sum of the task losses' epoch means),
 ``train/<task>_loss``, ``train/<task>_weight`` (the method's mean task weight, when it has
 weights), ``lr`` (per parameter group), ``val/<key>`` and ``test/<key>`` (``loss``,
-``<task>_loss`` and every metric; ``delta_m`` when baselines are given), ``events`` (clipping,
+``<task>_loss`` and every metric; ``delta_m`` when baselines are given), with SWATS groups
+``optimizer_switches`` (:meth:`mtl.optim.Optimizer.switches`), ``events`` (clipping,
 solver trouble, skipped steps: at most 20 and a count) and ``time`` (wall-clock seconds: the only
 key that differs between a resumed and an uninterrupted run).
 
@@ -365,6 +366,9 @@ class _Run:
                 {f"train/{task}_weight": w for task, w in zip(names, mean_weights, strict=True)}
             )
         line["lr"] = [g["lr"] for g in t.optimizer.param_groups]
+        switches = t.optimizer.switches() if hasattr(t.optimizer, "switches") else []
+        if switches:  # SWATS groups: the step after which each runs SGD (None: still Adam)
+            line["optimizer_switches"] = switches
         eval_s = 0.0
         last = index + 1 == cfg.epochs
         if (index + 1) % cfg.eval_every == 0 or last:

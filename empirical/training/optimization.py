@@ -5,7 +5,10 @@ Groups: ``backbone`` (the shared parameters), ``heads`` (every task's parameters
 frozen backbone) are left out. ``backbone_*`` / ``heads_*`` settings give a
 group its own rule or hyperparameters (hybrids: Adam on the heads, SGD on the backbone); what a
 group does not set it inherits from the main optimizer when its rule has that hyperparameter.
-Optimizer-level methods (AdaTask, MTL-IO) supply their own groups.
+Optimizer-level methods (AdaTask, MTL-IO) supply their own groups. A task named in
+``task_lrs`` gets its own head group (``heads/<task>``); so does every task when the heads' rule
+reduces over its group (``Rule.vector``: SWATS, SGD-RMS), so that its statistics (SGD-RMS's
+RMS, SWATS's switch) stay those of one task's head.
 
 Weight decay applies to every parameter unless ``decay_norms_and_biases`` is false; then every
 parameter with at most one dimension (biases, norm scales and shifts) gets ``weight_decay = 0``.
@@ -65,12 +68,14 @@ def param_groups(config: RunConfig, model: MultiTaskModel, method: Method) -> li
             raise ValueError(
                 f"task_lrs names unknown task(s) {unknown}; tasks: {', '.join(model.task_names)}"
             )
-        for t in model.task_names:
+        heads_rule = mtl.optim.get_rule(config.heads_optimizer or config.optimizer)
+        separate = [t for t in model.task_names if heads_rule.vector or t in config.task_lrs]
+        for t in separate:
+            settings = _group_settings(config, "heads")
             if t in config.task_lrs:
-                own_lr = {**_group_settings(config, "heads"), "lr": config.task_lrs[t]}
-                groups.append({"params": model.task_parameters(t), "name": f"heads/{t}", **own_lr})
-        rest = [p for t in model.task_names if t not in config.task_lrs
-                for p in model.task_parameters(t)]  # fmt: skip
+                settings["lr"] = config.task_lrs[t]
+            groups.append({"params": model.task_parameters(t), "name": f"heads/{t}", **settings})
+        rest = [p for t in model.task_names if t not in separate for p in model.task_parameters(t)]
         groups.append({"params": rest, "name": "heads", **_group_settings(config, "heads")})
         if own:
             groups.append({"params": own, "name": "method"})

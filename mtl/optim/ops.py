@@ -13,6 +13,11 @@ on their first argument and always return the result, so a rule reads
 A rule may only act in place on buffers it owns (its state, or values it created); gradients
 are read-only, so the first operation on a gradient is always a pure one (``add``, ``addcmul``,
 ``sqrt``, ``sign``, ``abs``, ``neg``, ``clone``).
+
+Two reductions, ``dot(a, b) = sum_i a_i b_i`` and ``mean(a) = sum_i a_i / n``, run over every
+coordinate of a value (every tensor of a FOREACH list; the one coordinate a sympy symbol stands
+for) and return a scalar (a Python float on FOREACH). A rule that uses them treats what it is
+given as one vector, so a batched numpy run is no longer a set of independent runs.
 """
 
 from __future__ import annotations
@@ -39,6 +44,18 @@ class PureOps:
     scalar_sqrt: Callable[[Value], Value]
     maximum: Callable[[Value, Value], Value] = max
     abs: Callable[[Value], Value] = abs
+    total: Callable[[Value], Value] = lambda a: a
+    """The sum of every coordinate (a symbol is one coordinate)."""
+    size: Callable[[Value], int] = lambda a: 1
+    """The number of coordinates."""
+
+    def dot(self, a: Value, b: Value) -> Value:
+        """sum_i a_i b_i over every coordinate."""
+        return self.total(a * b)
+
+    def mean(self, a: Value) -> Value:
+        """sum_i a_i / n over every coordinate."""
+        return self.total(a) / self.size(a)
 
     def neg(self, a: Value) -> Value:
         """-a."""
@@ -104,6 +121,8 @@ NUMPY = PureOps(
     scalar_sqrt=lambda s: s**0.5,
     maximum=np.maximum,
     abs=np.abs,
+    total=np.sum,
+    size=np.size,
 )
 TORCH = PureOps(
     name="torch",
@@ -113,6 +132,8 @@ TORCH = PureOps(
     scalar_sqrt=lambda s: s**0.5,
     maximum=torch.maximum,
     abs=torch.abs,
+    total=torch.sum,
+    size=torch.numel,
 )
 
 
@@ -197,6 +218,22 @@ class ForeachOps:
     def full_like(a: list[torch.Tensor], fill: float) -> list[torch.Tensor]:
         """``fill`` everywhere; in both parts of a complex tensor (each part is a coordinate)."""
         return [torch.full_like(t, complex(fill, fill) if t.is_complex() else fill) for t in a]
+
+    @staticmethod
+    def dot(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
+        """sum_i a_i b_i over every coordinate of every tensor, accumulated in float64."""
+        if not a:
+            return 0.0
+        parts = [t.sum(dtype=torch.float64).to(a[0].device) for t in torch._foreach_mul(a, b)]
+        return torch.stack(parts).sum().item()
+
+    @staticmethod
+    def mean(a: list[torch.Tensor]) -> float:
+        """The mean of every coordinate of every tensor, accumulated in float64."""
+        if not a:
+            return 0.0
+        parts = [t.sum(dtype=torch.float64).to(a[0].device) for t in a]
+        return torch.stack(parts).sum().item() / sum(t.numel() for t in a)
 
     @staticmethod
     def scalar_sqrt(s: float) -> float:

@@ -13,6 +13,11 @@ parts as two real coordinates), as torch.optim does: a second moment is ``Re(g)^
 ``Im(g)^2`` per part, never the complex square ``g^2``; SGD, linear in g, runs on complex
 values. :meth:`Optimizer.load_state_dict` also accepts a state dict saved by the torch.optim
 optimizer of the same rule.
+
+A rule that reduces over its input (``Rule.vector``: SWATS, SGD-RMS) steps the parameters of a
+group that share a step count as one vector, with ``foreach=False`` too; its scalar state
+(Python numbers) is kept, the same value, in each of those parameters' states.
+:meth:`Optimizer.switches` reports where SWATS groups switched from Adam to SGD.
 """
 
 from __future__ import annotations
@@ -113,6 +118,24 @@ class Optimizer(torch.optim.Optimizer):
                 self._step_per_task(rule, hp, group["params"], group["tasks"], task_grads)
         return loss
 
+    def switches(self) -> list[dict[str, Any]]:
+        """Per SWATS group (its ``name``, else its index): ``switch_step``, the step k after
+        which it runs SGD (None while in the Adam phase; per-task groups: the first task's
+        state), and ``sgd_lr``, the estimated rate Lambda (None before the switch)."""
+        out = []
+        for index, group in enumerate(self.param_groups):
+            if group["optimizer"] != "swats":
+                continue
+            suffix = "" if group.get("tasks") is None else _task_key("", 0)
+            states = [self.state[p] for p in group["params"] if self.state.get(p)]
+            step = states[0][f"switch_step{suffix}"] if states else 0
+            out.append({
+                "group": group.get("name", index),
+                "switch_step": step or None,
+                "sgd_lr": states[0][f"sgd_lr{suffix}"] if step else None,
+            })  # fmt: skip
+        return out
+
     def _advance(
         self, rule: Rule, hp: dict[str, Any], param: torch.Tensor, suffixes: Sequence[str]
     ) -> int:
@@ -122,23 +145,33 @@ class Optimizer(torch.optim.Optimizer):
             state["step"] = 0
             for suffix in suffixes:
                 for name, buf in rule.init(FOREACH, [param], **hp).items():
-                    state[name + suffix] = buf[0]
+                    state[name + suffix] = buf[0] if isinstance(buf, list) else buf
         state["step"] += 1
         return state["step"]
 
     def _apply(self, rule, hp, owners, targets, grads, step: int, suffix: str = "") -> None:
         """Run the rule in place on ``targets`` with the state ``owners`` hold under ``suffix``.
 
-        Buffers a rule creates on its first step (SGD's momentum) are stored back as well.
+        Buffers a rule creates on its first step (SGD's momentum) are stored back as well; a
+        scalar (a Python number) is read from the first owner and stored in every owner.
         """
         first = self.state[owners[0]]
         names = [k[: len(k) - len(suffix)] for k in first if k != "step" and k.endswith(suffix)]
         real = _real if rule.complex_as_real else _same
-        state = {n: [real(self.state[p][n + suffix]) for p in owners] for n in names}
+        state = {
+            n: [real(self.state[p][n + suffix]) for p in owners]
+            if isinstance(first[n + suffix], torch.Tensor)
+            else first[n + suffix]
+            for n in names
+        }
         rule.update(
             FOREACH, [real(t) for t in targets], [real(g) for g in grads], state, step, **hp
         )
         for n, bufs in state.items():
+            if not isinstance(bufs, list):
+                for p in owners:
+                    self.state[p][n + suffix] = bufs
+                continue
             for p, buf in zip(owners, bufs, strict=True):
                 as_real = p.is_complex() and not buf.is_complex()
                 self.state[p][n + suffix] = torch.view_as_complex(buf) if as_real else buf
@@ -156,7 +189,7 @@ class Optimizer(torch.optim.Optimizer):
 
     def _step_shared(self, rule: Rule, hp: dict[str, Any], params, foreach: bool) -> None:
         for step, bucket in self._buckets(rule, hp, params).items():
-            for part in [bucket] if foreach else [[p] for p in bucket]:
+            for part in [bucket] if foreach or rule.vector else [[p] for p in bucket]:
                 self._apply(rule, hp, part, part, [p.grad for p in part], step)
 
     def _step_fused(self, rule: Rule, hp: dict[str, Any], params) -> None:

@@ -16,6 +16,15 @@ buffers) in place. ``step`` counts from 1. Semantics follow ``torch.optim`` exac
 * signSGD / Signum: ``m <- mu m + (1 - mu) g`` (``m = g`` when ``mu = 0``); ``p <- p - lr sign(m)``.
   Both are one rule; they differ in their default momentum (0 and 0.9).
 
+Two rules reduce over the parameters they are given, treated as one vector (``Rule.vector``:
+the optimizer steps a group's parameters together; see :func:`swats` and :func:`sgd_rms`):
+
+* SWATS: Adam, then SGD with momentum ``beta1`` at a learning rate estimated from Adam's steps.
+* SGD-RMS: SGD whose learning rate is ``lr`` over the root of the mean of Adam's bias-corrected
+  second moment over the vector (one task's head: a loss-scale-invariant SGD head).
+
+Their scalar state (Python numbers, e.g. SWATS's switch step) is one value for the vector.
+
 Weight decay is coupled L2 (added to the gradient) everywhere except AdamW, as in torch.
 """
 
@@ -192,6 +201,96 @@ def sign_descent(
     return ops.add_(param, ops.sign(grad), -lr)
 
 
+def swats(
+    ops,
+    param,
+    grad,
+    state: State,
+    step,
+    *,
+    lr,
+    betas,
+    eps,
+    weight_decay,
+    switch_eps,
+    maximize=False,
+):
+    """SWATS (Keskar & Socher 2017, Algorithm 1) on the vector ``x`` of the parameters given.
+
+    Adam phase: ``x_k`` is Adam's update (this module's :func:`adam`, bit for bit), ``p_k =
+    x_k - x_{k-1}`` and ``g_k`` the gradient Adam saw. When ``p_k . g_k != 0``:
+    ``gamma_k = p_k . p_k / (-p_k . g_k)`` (the SGD learning rate whose step ``-gamma_k g_k``
+    has the projection of ``p_k`` onto ``g_k``), ``lambda_k = beta2 lambda_{k-1} + (1 - beta2)
+    gamma_k`` and ``Lambda_k = lambda_k / (1 - beta2^k)``; the phase switches after step k when
+    ``k > 1``, ``|Lambda_k - gamma_k| < switch_eps`` and ``Lambda_k > 0``, recording ``k``
+    (``switch_step``), ``Lambda = Lambda_k`` (``sgd_lr``) and the learning rate then
+    (``switch_lr``). SGD phase: ``v_k = beta1 v_{k-1} + g_k`` from ``v = 0``, ``x_k = x_{k-1} -
+    (1 - beta1) Lambda (lr / switch_lr) v_k`` (a learning-rate schedule keeps scaling the step).
+
+    Against Algorithm 1: its Adam step adds eps to ``sqrt(v)``, not to ``sqrt(v_hat)`` (the two
+    agree at eps = 0); its one eps is here ``eps`` (Adam's) and ``switch_eps`` (the criterion,
+    default its 1e-9); ``Lambda > 0`` is added (a non-positive rate would step uphill).
+
+    On one task's head, a loss scale ``a`` leaves the Adam phase unchanged (eps = 0) and
+    divides ``gamma`` and ``Lambda`` by ``a``, so the SGD phase is unchanged as well if
+    ``switch_eps`` is divided by ``a``: only the absolute criterion is not scale invariant.
+    """
+    beta1, beta2 = betas
+    grad = _coupled_decay(ops, param, _direction(ops, grad, maximize), weight_decay)
+    if state["switch_step"]:
+        if "momentum_buffer" not in state:
+            state["momentum_buffer"] = ops.zeros_like(param)
+        buf = state["momentum_buffer"] = ops.add_(ops.mul_(state["momentum_buffer"], beta1), grad)
+        return ops.add_(param, buf, -(1 - beta1) * state["sgd_lr"] * lr / state["switch_lr"])
+    before = ops.clone(param)
+    param = _adam_step(ops, param, grad, state, step, lr, betas, eps, True, False)
+    moved = ops.add(param, before, -1)
+    along = ops.dot(moved, grad)
+    if along != 0:
+        gamma = ops.dot(moved, moved) / -along
+        state["lambda"] = beta2 * state["lambda"] + (1 - beta2) * gamma
+        estimate = state["lambda"] / (1 - beta2**step)
+        if step > 1 and abs(estimate - gamma) < switch_eps and estimate > 0:
+            state.update(switch_step=step, sgd_lr=estimate, switch_lr=lr)
+    return param
+
+
+def sgd_rms(
+    ops,
+    param,
+    grad,
+    state: State,
+    step,
+    *,
+    lr,
+    momentum,
+    dampening,
+    nesterov,
+    beta2,
+    eps,
+    weight_decay,
+    maximize=False,
+):
+    """SGD at the learning rate ``lr_k = lr / (r_k + eps)``, ``r_k = sqrt(mean_i v_hat_i)``.
+
+    ``v <- beta2 v + (1 - beta2) d^2`` is Adam's second moment of the input ``d = g + wd p``,
+    ``v_hat = v / (1 - beta2^k)``, and the mean runs over every coordinate of the vector given;
+    then :func:`sgd` (momentum, dampening, Nesterov) steps ``d`` at ``lr_k``. On one task's head
+    a loss scale ``a`` multiplies ``d`` (no decay) and ``r_k`` by ``a`` and so divides ``lr_k``
+    by ``a`` (eps: ``eps / a``): the head's trajectory is the unscaled one, while its direction
+    stays SGD's (a scalar rate per vector, no per-coordinate preconditioning).
+    """
+    grad = _coupled_decay(ops, param, _direction(ops, grad, maximize), weight_decay)
+    v = state["exp_avg_sq"] = ops.addcmul_(
+        ops.mul_(state["exp_avg_sq"], beta2), grad, grad, 1 - beta2
+    )
+    rms = ops.scalar_sqrt(ops.mean(v) / (1 - beta2**step))
+    return sgd(
+        ops, param, grad, state, step, lr=lr / (rms + eps), momentum=momentum,
+        dampening=dampening, nesterov=nesterov, weight_decay=0,
+    )  # fmt: skip
+
+
 # --- state initialisation -------------------------------------------------------------------
 
 
@@ -224,6 +323,18 @@ def _sign_init(ops, param, *, momentum, **_) -> State:
     return {"momentum_buffer": ops.zeros_like(param)} if momentum != 0 else {}
 
 
+def _swats_init(ops, param, **_) -> State:
+    """Adam's moments; the scalar state of the switch (0: still in the Adam phase)."""
+    return {
+        "exp_avg": ops.zeros_like(param),
+        "exp_avg_sq": ops.zeros_like(param),
+        "lambda": 0.0,
+        "switch_step": 0,
+        "sgd_lr": 0.0,
+        "switch_lr": 0.0,
+    }
+
+
 # --- validation -----------------------------------------------------------------------------
 
 
@@ -251,7 +362,10 @@ def _validate(hp: Mapping[str, Any], ema_momentum: bool) -> None:
         _check(len(betas) == 2, f"betas must be a pair (beta1, beta2), got {betas!r}")
         for i, beta in enumerate(betas):
             _check(0 <= beta < 1, f"invalid beta{i + 1}={beta}: betas must lie in [0, 1)")
-    for key in ("eps", "weight_decay", "momentum", "lr_decay", "initial_accumulator_value"):
+    if "beta2" in hp:
+        _check(0 <= hp["beta2"] < 1, f"invalid beta2={hp['beta2']}: it must lie in [0, 1)")
+    keys = ("eps", "weight_decay", "momentum", "lr_decay", "initial_accumulator_value")
+    for key in (*keys, "switch_eps"):
         if key in hp:
             _check(hp[key] >= 0, f"invalid {key}={hp[key]}: it must be >= 0")
     if ema_momentum:  # sign methods: momentum is an EMA coefficient
@@ -280,6 +394,8 @@ class Rule:
     ``complex_as_real``: a complex parameter is stepped as its real view (real and imaginary
     parts as separate coordinates, as torch.optim does for rules with squares, signs or
     maxima); a rule that is linear in the gradient (SGD) runs on complex values as they are.
+    ``vector``: the rule reduces over the coordinates it is given (``ops.dot``, ``ops.mean``),
+    so the optimizer steps a group's parameters as one vector.
     """
 
     name: str
@@ -287,6 +403,7 @@ class Rule:
     init: Callable[..., State]
     defaults: Mapping[str, Any] = field(default_factory=dict)
     complex_as_real: bool = True
+    vector: bool = False
 
     def hyperparameters(self, **overrides: Any) -> dict[str, Any]:
         """Defaults updated by ``overrides``; unknown names and invalid values raise ValueError."""
@@ -379,6 +496,36 @@ RULES: dict[str, Rule] = {
             sign_descent,
             _sign_init,
             {"lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0, "maximize": False},
+        ),
+        Rule(
+            "swats",
+            swats,
+            _swats_init,
+            {
+                "lr": 1e-3,
+                "betas": (0.9, 0.999),
+                "eps": 1e-8,
+                "weight_decay": 0.0,
+                "switch_eps": 1e-9,
+                "maximize": False,
+            },
+            vector=True,
+        ),
+        Rule(
+            "sgd-rms",
+            sgd_rms,
+            _zeros("exp_avg_sq"),
+            {
+                "lr": 1e-3,
+                "momentum": 0.0,
+                "dampening": 0.0,
+                "nesterov": False,
+                "beta2": 0.999,
+                "eps": 1e-8,
+                "weight_decay": 0.0,
+                "maximize": False,
+            },
+            vector=True,
         ),
     )
 }

@@ -65,6 +65,8 @@ def test_sign_defaults_and_names():
         "adagrad",
         "signsgd",
         "signum",
+        "swats",
+        "sgd-rms",
     }
 
 

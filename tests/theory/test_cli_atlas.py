@@ -5,7 +5,7 @@ import json
 import pytest
 
 from theory import KINDS, VERDICTS, atlas, cli
-from theory.configs import ATLAS_OPTIMIZERS
+from theory.configs import ATLAS_ROWS, LEVER_OPTIMIZERS
 
 EXPECTED_ATLAS = {
     "SGD": ("fails", "fails", "fails"),
@@ -19,6 +19,25 @@ EXPECTED_ATLAS = {
     "signSGD": ("holds", "holds", "fails"),
     "Signum": ("holds", "holds", "fails"),
     "per-task Adam": ("holds-within-bound",) * 3,
+    "Adam heads + SGD+momentum backbone": ("fails", "holds-within-bound", "fails"),
+    "SGD+momentum heads + Adam backbone": ("fails", "fails", "fails"),
+    "SGD-RMS heads + SGD+momentum backbone": ("fails", "holds-within-bound", "fails"),
+}
+SGD_LIKE = ("lr x alpha_t", "no lr factor")
+INERT = ("inert", "no lr factor")
+EXPECTED_LEVERS = {
+    "SGD": SGD_LIKE,
+    "SGD+momentum": SGD_LIKE,
+    "Nesterov": SGD_LIKE,
+    "Adam": INERT,
+    "AdamW": INERT,
+    "Adam+L2": ("no lr factor", "no lr factor"),
+    "RMSprop": INERT,
+    "Adagrad": INERT,
+    "signSGD": INERT,
+    "Signum": INERT,
+    "per-task Adam": ("inert", "inert"),
+    "per-task SGD+momentum": ("lr x alpha_t", "lr x alpha_t"),
 }
 
 
@@ -48,7 +67,7 @@ def test_json_schema(payload):
 
 def test_atlas_has_every_cell_with_the_expected_verdict(payload):
     cells = payload["atlas"]["cells"]
-    assert list(cells) == [c.label for c in ATLAS_OPTIMIZERS]
+    assert list(cells) == [c.label for c in ATLAS_ROWS]
     for label, verdicts in EXPECTED_ATLAS.items():
         assert tuple(cells[label][k]["verdict"] for k in KINDS) == verdicts
         for k in KINDS:
@@ -58,6 +77,28 @@ def test_atlas_has_every_cell_with_the_expected_verdict(payload):
                 assert cx["update_scaled"] != pytest.approx(cx["update_reference"], rel=1e-9)
 
 
+def test_levers_table_has_every_cell_with_the_expected_verdict(payload):
+    levers = payload["atlas"]["levers"]
+    assert levers["kinds"] == list(atlas.LEVER_KINDS)
+    assert list(levers["cells"]) == [c.label for c in LEVER_OPTIMIZERS]
+    for label, verdicts in EXPECTED_LEVERS.items():
+        row = levers["cells"][label]
+        assert tuple(row[k]["verdict"] for k in atlas.LEVER_KINDS) == verdicts, label
+        for cell in row.values():
+            if cell["verdict"] == "no lr factor":
+                cx = cell["counterexample"]
+                assert cx["step"] > 1  # the first step defines the factor; a later one misses
+                assert cx["update_scaled"] != pytest.approx(cx["update_reference"], rel=1e-9)
+
+
+def test_a_hybrid_cell_names_the_failing_group(payload):
+    cell = payload["atlas"]["cells"]["Adam heads + SGD+momentum backbone"]["common-scale"]
+    assert cell["reason"].startswith("backbone (sgd)")
+    assert cell["counterexample"]["part"] == "backbone (sgd)"
+    head = payload["atlas"]["cells"]["SGD+momentum heads + Adam backbone"]["head-per-task-scale"]
+    assert head["counterexample"]["part"] == "heads (sgd)"
+
+
 def test_text_output_and_files(tmp_path, capsys):
     assert cli.main(["--out", str(tmp_path / "report")]) == 0
     text = capsys.readouterr().out
@@ -65,15 +106,15 @@ def test_text_output_and_files(tmp_path, capsys):
     md = (tmp_path / "report" / "atlas.md").read_text()
     tex = (tmp_path / "report" / "atlas.tex").read_text()
     page = (tmp_path / "report" / "atlas.html").read_text()
-    assert md == atlas.to_markdown(atlas.atlas())
-    assert sum(line.startswith("| ") for line in md.splitlines()) == 1 + len(ATLAS_OPTIMIZERS)
-    for verdict in VERDICTS:  # a legend entry for every verdict, in every format
+    assert md == atlas.to_markdown(atlas.atlas(), atlas.levers())
+    rows, levers = len(ATLAS_ROWS), len(LEVER_OPTIMIZERS)
+    assert sum(line.startswith("| ") for line in md.splitlines()) == 2 + rows + levers
+    for verdict in (*VERDICTS, *atlas.LEVER_LEGEND):  # a legend entry for every verdict
         assert f"**{verdict}**" in md and f"({verdict})" in tex and f"<dt>{verdict}</dt>" in page
-    assert "eps = 0" in md and "eps/alpha" in md
-    assert page.count("<tr>") == 1 + len(ATLAS_OPTIMIZERS) and page.count("<td ") == 3 * len(
-        ATLAS_OPTIMIZERS
-    )
-    assert tex.startswith(r"\begin{tabular}") and tex.count(r"\\") == 1 + len(ATLAS_OPTIMIZERS)
+    assert "eps = 0" in md and "eps/alpha" in md and "| per-task SGD+momentum |" in md
+    assert page.count("<tr>") == 2 + rows + levers
+    assert page.count("<td ") == 3 * rows + 2 * levers
+    assert tex.startswith(r"\begin{tabular}") and tex.count(r"\\") == 2 + rows + levers
     assert not list((tmp_path / "report").glob("*.tmp"))
 
 

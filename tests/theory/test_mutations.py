@@ -54,6 +54,28 @@ def _sign_as_identity(ops, *args, **hp):
     return rules.sign_descent(dataclasses.replace(ops, sign=lambda x: x), *args, **hp)
 
 
+def _sgd_rms_without_root(ops, *args, **hp):
+    """Fault: SGD-RMS divides by the mean second moment, not its root."""
+    return rules.sgd_rms(dataclasses.replace(ops, scalar_sqrt=lambda x: x), *args, **hp)
+
+
+def _sgd_lr_squared(ops, param, grad, state, step, **hp):
+    """Fault: SGD steps by lr^2 g (a learning rate that is no longer a factor of the step)."""
+    return rules.sgd(ops, param, grad, state, step, **{**hp, "lr": hp["lr"] ** 2})
+
+
+def _sgd_rms_heads():
+    return statements.HYBRIDS[2]()
+
+
+def _sgd_head_lever():
+    return statements.LEVERS[0]()
+
+
+def _adam_head_lever():
+    return statements.LEVERS[2]()
+
+
 def _signsgd_head():
     return statements._sign(C.SIGNSGD, "signsgd", "head-per-task-scale")()
 
@@ -83,6 +105,10 @@ FAULTS = [
         "fails",
     ),
     ("sign replaced by identity", "signsgd", _sign_as_identity, _signsgd_head, "fails", "holds"),
+    ("RMS without the root", "sgd-rms", _sgd_rms_without_root, _sgd_rms_heads, "fails", "holds"),
+    ("learning rate squared", "sgd", _sgd_lr_squared, _sgd_head_lever, "fails", "holds"),
+    # without the root the weight is the factor 1/alpha_t, not the claimed 1
+    ("no square root (lever)", "adam", _adam_without_root, _adam_head_lever, "fails", "holds"),
 ]
 
 

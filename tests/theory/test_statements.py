@@ -48,6 +48,18 @@ EXPECTED = {
     "adam-l2.head.loss-scale-is-wd-and-eps": "holds",
     "adagrad-init.head.per-task-scale": "fails",
     "adagrad-init.head.scale-is-accumulator-rescaling": "holds",
+    "levers.sgd.head.weight-is-lr-factor": "holds",
+    "levers.sgd-momentum.head.weight-is-lr-factor": "holds",
+    "levers.adam.head.weight-is-lr-factor": "holds",
+    "levers.sgd.backbone.weight-is-lr-factor": "fails",
+    "levers.sgd-momentum.backbone.weight-is-lr-factor": "fails",
+    "levers.adam.backbone.weight-is-lr-factor": "fails",
+    "levers.per-task-sgd-momentum.backbone.weight-is-per-task-lr-factor": "holds",
+    "levers.per-task-adam.backbone.weight-is-per-task-lr-factor": "holds",
+    "hybrid.adam-heads-sgd-momentum-backbone.head.per-task-scale": "holds",
+    "hybrid.sgd-momentum-heads-adam-backbone.head.per-task-scale": "fails",
+    "hybrid.sgd-rms-heads-sgd-momentum-backbone.head.per-task-scale": "holds",
+    "hybrid.sgd-rms-heads-sgd-momentum-backbone.head.scale-is-eps-rescaling": "holds",
 }
 
 
@@ -149,6 +161,79 @@ def test_trained_backbone_counterexample_recomputed_with_autograd():
     assert scaled[1] == pytest.approx(cx["update_scaled"], rel=1e-9)
     assert plain[1] == pytest.approx(cx["update_reference"], rel=1e-9)
     assert not math.isclose(scaled[1], plain[1], rel_tol=1e-6)
+
+
+def _torch_sgd_updates(grads, lr, momentum=0.0, dampening=0.0):
+    p = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.SGD([p], lr=lr, momentum=momentum, dampening=dampening)
+    out = []
+    for g in grads:
+        before = p.detach().clone()
+        p.grad = torch.tensor([g], dtype=torch.float64)
+        opt.step()
+        out.append((p.detach() - before).item())
+    return out
+
+
+@pytest.mark.parametrize("slug", ["sgd", "sgd-momentum"])
+def test_backbone_lever_counterexample_recomputed_with_torch_sgd(slug):
+    """The backbone learning-rate factor matching the weighted first step, (a1 g11 + a2 g21) /
+    (g11 + g21), misses the second step: no constant backbone lr is a task weight."""
+    cx = theory.get(f"levers.{slug}.backbone.weight-is-lr-factor").counterexample
+    v = cx["values"]
+    a1, a2, lr = _frac(v, "alpha_1"), _frac(v, "alpha_2"), _frac(v, "lr")
+    g1 = [_frac(v, f"g_1_{k}") for k in (1, 2, 3)]
+    g2 = [_frac(v, f"g_2_{k}") for k in (1, 2, 3)]
+    hp = {"momentum": _frac(v, "mu"), "dampening": _frac(v, "tau")} if "mu" in v else {}
+    c = (a1 * g1[0] + a2 * g2[0]) / (g1[0] + g2[0])  # negative here: the weights flip the step
+    weighted = _torch_sgd_updates([a1 * x + a2 * y for x, y in zip(g1, g2, strict=True)], lr, **hp)
+    plain = _torch_sgd_updates([x + y for x, y in zip(g1, g2, strict=True)], lr, **hp)
+    refit = [c * u for u in plain]  # SGD's updates are linear in lr (torch refuses lr < 0)
+    assert weighted[0] == pytest.approx(refit[0], rel=1e-12)  # the factor matches step 1
+    k = cx["step"] - 1
+    assert weighted[k] == pytest.approx(cx["update_scaled"], rel=1e-12)
+    assert refit[k] == pytest.approx(cx["update_reference"], rel=1e-12)
+    assert abs(weighted[k] - refit[k]) > 1e-3
+
+
+def test_lever_factors_are_the_weights_or_one():
+    """SGD's head factor is alpha_t, one per task on per-task backbone states; Adam's is 1."""
+    from theory import configs as C
+    from theory import symbols as S
+    from theory.engine import lever
+
+    assert lever(C.SGD_MOMENTUM, "head-per-task-scale").factors == (S.ALPHAS[0],)
+    assert lever(C.PER_TASK_SGD_MOMENTUM, "backbone-per-task-scale").factors == S.ALPHAS
+    assert lever(C.ADAM_EPS0, "head-per-task-scale").factors == (1,)
+    with pytest.raises(ValueError, match="per-task kind"):
+        lever(C.SGD, "common-scale")
+
+
+def test_hybrid_counterexample_names_the_sgd_heads_and_matches_torch():
+    cx = theory.get("hybrid.sgd-momentum-heads-adam-backbone.head.per-task-scale").counterexample
+    assert cx["part"] == "heads (sgd)" and cx["step"] == 1
+    v = cx["values"]
+    a, g = _frac(v, "alpha_1"), [_frac(v, f"g_1_{k}") for k in (1, 2, 3)]
+    hp = {"momentum": _frac(v, "mu"), "dampening": _frac(v, "tau")}
+    scaled = _torch_sgd_updates([a * x for x in g], _frac(v, "lr"), **hp)
+    assert scaled[0] == pytest.approx(cx["update_scaled"], rel=1e-12)
+
+
+def test_a_hybrid_is_proven_part_by_part():
+    """Under one common scale both groups move: the Adam heads hold (eps = 0), the SGD
+    backbone fails, so the hybrid fails there; the heads alone decide its head kind."""
+    from theory import configs as C
+    from theory.engine import parts
+
+    hybrid = C.HYBRIDS[0].with_hp(eps=0)
+    assert [(n, c.rule, k) for n, c, k in parts(hybrid, "common-scale")] == [
+        ("heads", "adam", "head-per-task-scale"),
+        ("backbone", "sgd", "common-scale"),
+    ]
+    assert theory.prove(hybrid, "head-per-task-scale").holds
+    assert not theory.prove(hybrid, "common-scale").holds
+    cx = theory.counterexample(hybrid, "common-scale")
+    assert cx["part"] == "backbone (sgd)"
 
 
 def test_statement_rejects_inconsistent_evidence():
