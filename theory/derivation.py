@@ -159,6 +159,27 @@ class _MathML(MathMLPresentationPrinter):
 
     _print_Dummy = _print_Symbol
 
+    def _print_Add(self, expr, order=None):
+        """sympy's, with a subtracted sum in parentheses (``u - (a + b)``)."""
+        row = self.dom.createElement("mrow")
+        for i, arg in enumerate(self._as_ordered_terms(expr, order=order)):
+            negative = i > 0 and arg.could_extract_minus_sign()
+            if i > 0:
+                row.appendChild(self._operator("-" if negative else "+"))
+            term = -arg if negative else arg
+            if negative and term.is_Add:
+                row.appendChild(self._operator("("))
+                row.appendChild(self._print(term))
+                row.appendChild(self._operator(")"))
+            else:
+                row.appendChild(self._print(term))
+        return row
+
+    def _operator(self, text: str):
+        node = self.dom.createElement("mo")
+        node.appendChild(self.dom.createTextNode(text))
+        return node
+
 
 def _latex(expr: Expr, order: str | None = None) -> str:
     names = {s: name_latex(n) for s in expr.free_symbols if (n := name_of(s)) is not None}
@@ -168,7 +189,8 @@ def _latex(expr: Expr, order: str | None = None) -> str:
 def _mathml(expr: Expr, order: str | None = None) -> str:
     text = _MathML({"order": order}).doprint(expr)
     # XML-safe (no HTML-only entity), and a minus sign rather than a hyphen
-    return text.replace("&InvisibleTimes;", "&#x2062;").replace("<mo>-</mo>", "<mo>&#x2212;</mo>")
+    text = text.replace("&InvisibleTimes;", "&#x2062;").replace("<mo>-</mo>", "<mo>&#x2212;</mo>")
+    return re.sub(r"<mn>-([^<]*)</mn>", r"<mrow><mo>&#x2212;</mo><mn>\1</mn></mrow>", text)
 
 
 @lru_cache(maxsize=4096)
@@ -240,6 +262,7 @@ class Equation:
     def to_json(self) -> dict[str, str]:
         """``{"label", "latex", "mathml"}`` and ``"note"`` when a side was shortened."""
         lhs, rhs = sympy.sympify(self.lhs), readable(self.rhs, self.keep)
+        lhs = lhs if lhs.free_symbols else readable(lhs)  # a number: shown short
         rhs, note = shortened(rhs)
         lhs, lhs_note = shortened(lhs)
         tex, op = RELATIONS[self.relation]
