@@ -92,8 +92,10 @@ MATH = re.compile(r"^\$\$\n(.+?)\n\$\$$", re.MULTILINE | re.DOTALL)
 def escape(text: str) -> str:
     """Plain text as LaTeX: special characters escaped, non-ASCII ones mapped (:data:`UNICODE`)."""
     out = []
-    for char in text:
-        if char in _SPECIAL:
+    for i, char in enumerate(text):
+        if char == "-" and text[i + 1 : i + 2] == "-":
+            out.append("-{}")  # a literal --, not an en dash
+        elif char in _SPECIAL:
             out.append(_SPECIAL[char])
         elif ord(char) < 128:
             out.append(char)

@@ -108,6 +108,7 @@ def test_markdown_subset_to_latex():
         r"a\_b \& 50\% \#1 \{x\} \textasciitilde{} \textasciicircum{}"
     )
     assert latex.escape("Δm ≤ 1 ✔ ☃") == r"$\Delta$m $\leq$ 1 $\checkmark$ ?"
+    assert latex.escape("--scale – x") == "-{}-scale -- x"
     assert latex.inline("**bold** _it `a_b`_ [link](#x) a\\_b") == (
         r"\textbf{bold} \emph{it \texttt{a\_b}} link a\_b"
     )

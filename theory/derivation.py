@@ -25,7 +25,6 @@ from theory import symbols as S
 Expr = sympy.Expr
 RELATIONS = {
     "=": ("=", "="),
-    "!=": (r"\neq", "\u2260"),
     "<=": (r"\leq", "\u2264"),
     ">=": (r"\geq", "\u2265"),
     "->": (r"\mapsto", "\u21a6"),
@@ -116,6 +115,7 @@ def _base_latex(base: str) -> str:
 
 
 def name_latex(n: Name) -> str:
+    """``\\tilde{u}_{1,k}``: the LaTeX of a display name."""
     base = _base_latex(n.base)
     base = rf"\tilde{{{base}}}" if n.tilde else base
     if not n.subs:
@@ -156,8 +156,6 @@ class _MathML(MathMLPresentationPrinter):
         node.appendChild(base)
         node.appendChild(subs)
         return node
-
-    _print_Dummy = _print_Symbol
 
     def _print_Add(self, expr, order=None):
         """sympy's, with a subtracted sum in parentheses (``u - (a + b)``)."""
