@@ -1,11 +1,13 @@
 """The report: every stored result beside the published number, every claim with its verdict.
 
 :func:`build` reads a results folder in the layout of ``mtlp reproduce`` and writes
-``report/report.md`` (figures copied beside it) and ``report/index.html``, a self-contained page
-(figures inlined, no network). It never trains: ``mtlp report RESULTS_DIR`` rebuilds the report
-from stored results alone. Sections mirror the paper: the claims and their verdicts, the theory
-(statements and the invariance atlas), the synthetic studies, the vision studies, each figure
-and table with what produced it.
+``report/report.md`` (figures copied beside it), ``report/index.html``, a self-contained page
+(figures inlined, equations as MathML, no network), ``report/report.tex`` and
+``report/report.pdf``: built with LaTeX where an engine is installed, else printed from the page
+by a headless Chromium where one is. It never trains: ``mtlp report RESULTS_DIR`` rebuilds the
+report from stored results alone. Sections mirror the paper: the claims and their verdicts, the
+theory (statements, derivations and the invariance atlas), the synthetic studies, the vision
+studies, each figure and table with what produced it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from empirical.analysis import Verdict
 from mtl.io import atomic_write_text
+from paper import derivations, latex
 from paper.claims import CLAIMS, evaluate_all
 from paper.sections import (
     empirical_section,
@@ -88,9 +91,19 @@ def build(results: str | Path, out: str | Path | None = None) -> Path:
         out / "findings.json", json.dumps([f.as_dict() for f in findings], indent=1) + "\n"
     )
     page = out / "index.html"
-    atomic_write_text(page, to_html(markdown_text, out))
-    _pdf(page)
+    atomic_write_text(page, to_html(markdown_text, out, _math(results)))
+    tex = atomic_write_text(out / "report.tex", latex.document(markdown_text))
+    if latex.compile_pdf(tex) is None:
+        _pdf(page)
     return page
+
+
+def _math(results: Path) -> dict[str, str]:
+    """LaTeX -> MathML of every stored derivation equation (empty without theory results)."""
+    record_path = results / "theory" / "theory.json"
+    if not record_path.is_file():
+        return {}
+    return derivations.math_map(json.loads(record_path.read_text())["statements"])
 
 
 CSS = """
@@ -102,14 +115,37 @@ th { background: #f0f0f0; }
 img { max-width: 100%; border: 1px solid #eee; }
 code { background: #f5f5f5; padding: 0 0.2em; }
 .caption { font-size: 0.8em; color: #555; }
+details { margin: 0.3em 0; }
+summary { cursor: pointer; }
+.math { overflow-x: auto; margin: 0.2em 0 0.8em 1.5em; }
+pre.latex { white-space: pre-wrap; }
 """
+MATH_BLOCK = re.compile(r"^\$\$\n(.+?)\n\$\$$", re.MULTILINE | re.DOTALL)
+"""A display-math block of the Markdown: ``$$``, the LaTeX on its own lines, ``$$``."""
 
 
-def to_html(markdown_text: str, base: Path) -> str:
-    """A self-contained page: Markdown rendered, every figure inlined as a data URI."""
+def to_html(markdown_text: str, base: Path, math: dict[str, str] | None = None) -> str:
+    """A self-contained page: Markdown rendered, every figure inlined as a data URI, each
+    display-math block as the MathML that ``math`` maps its LaTeX to (browsers render it
+    natively; a block without MathML shows its LaTeX source)."""
     import markdown
 
-    body = markdown.markdown(markdown_text, extensions=["tables", "toc", "fenced_code"])
+    blocks: list[str] = []
+
+    def protect(match: re.Match) -> str:
+        latex = match.group(1)
+        mathml = (math or {}).get(latex)
+        blocks.append(mathml or f'<pre class="latex">{html.escape(latex)}</pre>')
+        return f"MATHBLOCK{len(blocks) - 1}X"
+
+    markdown_text = MATH_BLOCK.sub(protect, markdown_text)
+    extensions = ["tables", "toc", "fenced_code", "md_in_html"]
+    body = markdown.markdown(markdown_text, extensions=extensions)
+    body = re.sub(
+        r"<p>MATHBLOCK(\d+)X</p>",
+        lambda m: f'<div class="math">{blocks[int(m.group(1))]}</div>',
+        body,
+    )
 
     def inline(match: re.Match) -> str:
         src = match.group(1)
@@ -126,7 +162,8 @@ def to_html(markdown_text: str, base: Path) -> str:
 
 
 def _pdf(page: Path) -> None:
-    """``report.pdf`` beside the page where a headless Chromium can print it."""
+    """``report.pdf`` beside the page where a headless Chromium can print it (the fallback
+    where no LaTeX engine is installed)."""
     import subprocess
 
     browser = next((b for b in ("chromium", "chromium-browser") if shutil.which(b)), None)

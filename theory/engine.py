@@ -26,8 +26,10 @@ from typing import Any
 import sympy
 
 from mtl.optim import SYMPY, get_rule
+from theory import derivation as D
 from theory import symbols as S
 from theory.algebra import is_zero, normalize, residual, to_float
+from theory.derivation import Equation
 
 Expr = sympy.Expr
 State = dict[str, Expr]
@@ -84,10 +86,17 @@ def parts(config: Config, kind: str) -> list[tuple[str, Config, str]]:
 @dataclass(frozen=True)
 class Proof:
     """Residuals of the unrolled steps and of the induction step; proven iff both are present
-    and all are zero (unrolled steps alone prove nothing about a run)."""
+    and all are zero (unrolled steps alone prove nothing about a run). The equations show what
+    was compared: per step the two runs' updates and their reduced difference."""
 
     unrolled: tuple[Expr, ...]
     induction: tuple[Expr, ...]
+    unrolled_equations: tuple[Equation, ...] = ()
+    induction_equations: tuple[Equation, ...] = ()
+
+    @property
+    def equations(self) -> tuple[Equation, ...]:
+        return self.unrolled_equations + self.induction_equations
 
     @property
     def holds(self) -> bool:
@@ -186,13 +195,18 @@ def prove(
     if config.backbone is not None:
         unrolled: list[Expr] = []
         induction: list[Expr] = []
-        for _, part, part_kind in parts(config, kind):
+        shown: list[Equation] = []
+        shown_k: list[Equation] = []
+        for name, part, part_kind in parts(config, kind):
             proof = prove(part, part_kind, reference, deep, steps)
             unrolled += proof.unrolled
+            label = f"{name} ({part.rule})"
+            shown += [replace(e, label=f"{label}, {e.label}") for e in proof.unrolled_equations]
             if not proof.holds:
-                return Proof(tuple(unrolled), proof.induction)
+                return Proof(tuple(unrolled), proof.induction, tuple(shown))
             induction += proof.induction
-        return Proof(tuple(unrolled), tuple(induction))
+            shown_k += [replace(e, label=f"{label}, {e.label}") for e in proof.induction_equations]
+        return Proof(tuple(unrolled), tuple(induction), tuple(shown), tuple(shown_k))
     return _prove(config, *_runs(config, kind, reference), deep, steps)
 
 
@@ -203,35 +217,72 @@ def _prove(config, scales, grads, hps, refs, deep: bool, steps: int) -> Proof:
     upd_a, states_a = unroll(config, scaled_grads, hps, S.P0)
     upd_1, states_1 = unroll(config, grads, refs, S.P0)
     unrolled: list[Expr] = []
-    for u, v in zip(upd_a, upd_1, strict=True):
+    equations = [
+        eq for hp, ref in zip(hps, refs, strict=True) for eq in D.hyperparameter_map(hp, ref)
+    ]
+    equations = list(dict.fromkeys(equations))  # per-task states share one map
+    for k, (u, v) in enumerate(zip(upd_a, upd_1, strict=True), start=1):
         unrolled.append(residual(u, v, deep))
-        if not is_zero(unrolled[-1]):
-            return Proof(tuple(unrolled), ())  # the first failing step is the evidence
-    induction = _induction(config, scales, states_a, states_1, hps, refs, deep)
-    return Proof(tuple(unrolled), induction)
+        equations += _updates(f"step {k}", k, u, v, unrolled[-1], scales)
+        if not is_zero(unrolled[-1]):  # the first failing step is the evidence
+            return Proof(tuple(unrolled), (), tuple(equations))
+    induction, proof_k = _induction(config, scales, states_a, states_1, hps, refs, deep)
+    return Proof(tuple(unrolled), induction, tuple(equations), proof_k)
 
 
-def _induction(config, scales, states_a, states_1, hps, refs, deep: bool) -> tuple[Expr, ...]:
-    """Residuals of one symbolic step k from states scaled as the unrolled run says they are."""
+def _updates(
+    label: str, k: Any, scaled: Expr, reference: Expr, reduced: Expr, scales: Sequence[Expr]
+) -> list[Equation]:
+    """The two runs' updates at step ``k`` and their reduced difference."""
+    names = (D.update(k, scaled=True), D.update(k))
+    return D.comparison(label, names, (scaled, reference), reduced, scales)
+
+
+def _induction(
+    config, scales, states_a, states_1, hps, refs, deep: bool
+) -> tuple[tuple[Expr, ...], tuple[Equation, ...]]:
+    """Residuals (and equations) of one symbolic step k from states scaled as the unrolled run
+    says they are."""
     state_scales = scales if config.per_task else scales[:1]
+    several = len(state_scales) > 1
     hyp_a: list[State] = []
     hyp_1: list[State] = []
     degrees: list[dict[str, int]] = []
+    equations: list[Equation] = []
     for t, (a, sa, s1) in enumerate(zip(state_scales, states_a, states_1, strict=True)):
         deg = {key: _degree(sa[key], s1[key], a) for key in s1}
         if any(d is None for d in deg.values()):
-            return (sympy.nan,)  # the state is no power of the scale: no induction hypothesis
-        fresh = {key: sympy.Symbol(f"S_{key}_{t + 1}", real=True) for key in s1}
+            return (sympy.nan,), ()  # the state is no power of the scale: no hypothesis
+        index = t + 1 if several else None
+        fresh = {key: D.state_symbol(key, index) for key in s1}
         hyp_a.append({key: a ** deg[key] * fresh[key] for key in s1})
         hyp_1.append(dict(fresh))
         degrees.append(deg)
+        equations += [
+            Equation(
+                "induction hypothesis: the scaled run's state before step k",
+                D.state(key, S.K - 1, scaled=True, index=index),
+                hyp_a[-1][key],
+            )
+            for key in s1
+        ]
     h = S.H[: len(scales)]
     new_a = step(config, S.P, [a * g for a, g in zip(scales, h, strict=True)], hyp_a, S.K, hps)
     new_1 = step(config, S.P, list(h), hyp_1, S.K, refs)
     out = [residual(new_a, new_1, deep)]
-    for a, sa, s1, deg in zip(state_scales, hyp_a, hyp_1, degrees, strict=True):
-        out += [residual(sa[key], a ** deg[key] * s1[key], deep) for key in s1]
-    return tuple(out)
+    equations += _updates("step k", S.K, new_a - S.P, new_1 - S.P, out[0], scales)
+    for t, (a, sa, s1, deg) in enumerate(zip(state_scales, hyp_a, hyp_1, degrees, strict=True)):
+        index = t + 1 if several else None
+        for key in s1:
+            out.append(residual(sa[key], a ** deg[key] * s1[key], deep))
+            names = (
+                D.state(key, S.K, scaled=True, index=index),
+                D.scaled(a ** deg[key], D.state(key, S.K, index=index)),
+            )
+            values = (sa[key], a ** deg[key] * s1[key])
+            label = f"state after step k ({key})"
+            equations += D.comparison(label, names, values, out[-1], scales)
+    return tuple(out), tuple(equations)
 
 
 def counterexample(
@@ -317,21 +368,28 @@ def prove_run(config: Config, reference: ReferenceMap | None = None) -> Proof:
     """A head trained with a frozen backbone: its gradient at step k is ``G_k(p_{k-1})``, a
     function of the head parameter only (data of step k fixed). The runs are compared in
     lockstep: once the parameters after a step are proven equal, both continue from the same
-    value, so both evaluate the same ``G_k``. The induction step is :func:`prove`'s."""
+    value, so both evaluate the same ``G_k``. The induction step is :func:`prove`'s. (The
+    equations write ``G_k(p_{k-1})`` for the gradient at that common parameter.)"""
     a = S.ALPHAS[0]
     hp = dict(config.hp)
     ref = dict(reference(hp, a)) if reference else hp
     state_a, state_1 = _init(config, hp, S.P0), _init(config, ref, S.P0)
     param, out = S.P0, []
+    equations = D.hyperparameter_map(hp, ref)
+    shown: dict[Expr, Expr] = {}  # G_k(param) -> G_k(p_{k-1})
     for k in range(1, S.STEPS + 1):
         grad = sympy.Function(f"G_{k}")(param)
+        shown[grad] = grad.func(S.P0 if k == 1 else D.name("p", k - 1))
         new_a = step(config, param, [a * grad], [state_a], k, [hp])
         new_1 = step(config, param, [grad], [state_1], k, [ref])
         out.append(residual(new_a, new_1))
+        updates = ((new_a - param).xreplace(shown), (new_1 - param).xreplace(shown))
+        equations += _updates(f"step {k}", k, *updates, out[-1], (a,))
         if not is_zero(out[-1]):
-            return Proof(tuple(out), ())
+            return Proof(tuple(out), (), tuple(equations))
         param = new_1
-    return Proof(tuple(out), prove(config, "head-per-task-scale", reference).induction)
+    proof_k = prove(config, "head-per-task-scale", reference)
+    return Proof(tuple(out), proof_k.induction, tuple(equations), proof_k.induction_equations)
 
 
 STEP_SCALES = sympy.symbols(f"a_1:{S.STEPS + 1}", positive=True)
@@ -350,22 +408,42 @@ def prove_time_varying(config: Config) -> Proof:
     upd_a, states_a = unroll(config, scaled, [hp], S.P0)
     upd_1, states_1 = unroll(config, [grads], [hp], S.P0)
     unrolled: list[Expr] = []
-    for u, v in zip(upd_a, upd_1, strict=True):
+    equations: list[Equation] = []
+    for k, (u, v) in enumerate(zip(upd_a, upd_1, strict=True), start=1):
         unrolled.append(residual(u, v))
+        equations += _updates(f"step {k}", k, u, v, unrolled[-1], STEP_SCALES)
         if not is_zero(unrolled[-1]):
-            return Proof(tuple(unrolled), ())
+            return Proof(tuple(unrolled), (), tuple(equations))
     last = STEP_SCALES[-1]
     deg = {key: _degree(states_a[0][key], states_1[0][key], last) for key in states_1[0]}
     if any(d is None for d in deg.values()):
-        return Proof(tuple(unrolled), (sympy.nan,))
-    fresh = {key: sympy.Symbol(f"S_{key}_1", real=True) for key in deg}
+        return Proof(tuple(unrolled), (sympy.nan,), tuple(equations))
+    fresh = {key: D.state_symbol(key) for key in deg}
     hyp_a = {key: PREV_SCALE ** deg[key] * fresh[key] for key in deg}
     hyp_1 = dict(fresh)
+    proof_k = [
+        Equation(
+            "induction hypothesis: the scaled run's state before step k (scale A)",
+            D.state(key, S.K - 1, scaled=True),
+            hyp_a[key],
+        )
+        for key in deg
+    ]
     new_a = step(config, S.P, [NEXT_SCALE * S.H[0]], [hyp_a], S.K, [hp])
     new_1 = step(config, S.P, [S.H[0]], [hyp_1], S.K, [hp])
     induction = [residual(new_a, new_1)]
-    induction += [residual(hyp_a[key], NEXT_SCALE ** deg[key] * hyp_1[key]) for key in deg]
-    return Proof(tuple(unrolled), tuple(induction))
+    both = (PREV_SCALE, NEXT_SCALE)
+    proof_k += _updates("step k (scale B)", S.K, new_a - S.P, new_1 - S.P, induction[0], both)
+    for key in deg:
+        induction.append(residual(hyp_a[key], NEXT_SCALE ** deg[key] * hyp_1[key]))
+        names = (
+            D.state(key, S.K, scaled=True),
+            D.scaled(NEXT_SCALE ** deg[key], D.state(key, S.K)),
+        )
+        values = (hyp_a[key], NEXT_SCALE ** deg[key] * hyp_1[key])
+        label = f"state after step k ({key})"
+        proof_k += D.comparison(label, names, values, induction[-1], both)
+    return Proof(tuple(unrolled), tuple(induction), tuple(equations), tuple(proof_k))
 
 
 def time_varying_counterexample(config: Config) -> dict[str, Any] | None:
@@ -402,23 +480,50 @@ def prove_linear(config: Config) -> Proof:
     scaled = [[a * g for g in seq] for a, seq in zip(scales, grads, strict=True)]
     upd, state = unroll(config, scaled, [hp], S.P0)
     alone = [unroll(config, [seq], [hp], S.P0) for seq in grads]
-    unrolled = tuple(
-        residual(u, sum(a * run[0][k] for a, run in zip(scales, alone, strict=True)))
-        for k, u in enumerate(upd)
-    )
+    tasks = range(1, len(scales) + 1)
+
+    def alone_names(k: Any) -> Expr:
+        terms = (D.scaled(a, D.update(k, task=t)) for a, t in zip(scales, tasks, strict=True))
+        return sympy.Add(*terms, evaluate=False)
+
+    unrolled: list[Expr] = []
+    equations: list[Equation] = []
+    for k, u in enumerate(upd, start=1):
+        total = sum(a * run[0][k - 1] for a, run in zip(scales, alone, strict=True))
+        unrolled.append(residual(u, total))
+        names = (D.update(k, scaled=True), alone_names(k))
+        equations += D.comparison(f"step {k}", names, (u, total), unrolled[-1], scales)
     if not all(is_zero(r) for r in unrolled):
-        return Proof(unrolled, ())
+        return Proof(tuple(unrolled), (), tuple(equations))
     keys = list(state[0])
-    fresh = [{key: sympy.Symbol(f"S_{key}_{t + 1}", real=True) for key in keys} for t in scales]
+    fresh = [{key: D.state_symbol(key, t) for key in keys} for t in tasks]
     combined = [{key: sum(a * f[key] for a, f in zip(scales, fresh, strict=True)) for key in keys}]
+    proof_k = [
+        Equation(
+            "induction hypothesis: the combined state before step k",
+            D.state(key, S.K - 1, scaled=True),
+            combined[0][key],
+        )
+        for key in keys
+    ]
     new = step(config, S.P, [a * h for a, h in zip(scales, S.H, strict=True)], combined, S.K, [hp])
     singles = [[dict(f)] for f in fresh]
     news = [step(config, S.P, [h], st, S.K, [hp]) for h, st in zip(S.H, singles, strict=True)]
-    induction = [residual(new - S.P, sum(a * (n - S.P) for a, n in zip(scales, news, strict=True)))]
+    total = sum(a * (n - S.P) for a, n in zip(scales, news, strict=True))
+    induction = [residual(new - S.P, total)]
+    names = (D.update(S.K, scaled=True), alone_names(S.K))
+    proof_k += D.comparison("step k", names, (new - S.P, total), induction[0], scales)
     for key in keys:
         total = sum(a * st[0][key] for a, st in zip(scales, singles, strict=True))
         induction.append(residual(combined[0][key], total))
-    return Proof(unrolled, tuple(induction))
+        terms = (
+            D.scaled(a, D.state(key, S.K, index=t)) for a, t in zip(scales, tasks, strict=True)
+        )
+        names = (D.state(key, S.K, scaled=True), sympy.Add(*terms, evaluate=False))
+        values = (combined[0][key], total)
+        label = f"state after step k ({key})"
+        proof_k += D.comparison(label, names, values, induction[-1], scales)
+    return Proof(tuple(unrolled), tuple(induction), tuple(equations), tuple(proof_k))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 import sympy
 
 from theory.algebra import is_zero
+from theory.derivation import Equation
 
 VERDICTS = ("holds", "fails", "holds-within-bound")
 
@@ -21,6 +22,8 @@ class Statement:
     ``fails``: ``counterexample`` gives concrete numbers and the two differing updates.
     ``holds-within-bound``: an exact identity (zero residuals) plus ``bound``, a closed form of
     the deviation from exact invariance.
+    ``derivation``: the equations that show it (what was compared, the reduced differences, the
+    counterexample's numbers, the bound).
     """
 
     id: str
@@ -30,6 +33,7 @@ class Statement:
     residuals: tuple[sympy.Expr, ...] = ()
     counterexample: Mapping[str, Any] | None = None
     bound: sympy.Expr | None = None
+    derivation: tuple[Equation, ...] = ()
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -44,7 +48,8 @@ class Statement:
             raise ValueError(f"statement {self.id!r} holds within a bound but carries none")
 
     def to_json(self) -> dict[str, Any]:
-        """``{"id", "claim", "verdict", "assumptions", "counterexample"}`` (plain JSON types), and
+        """``{"id", "claim", "verdict", "assumptions", "counterexample", "derivation"}`` (plain
+        JSON types; ``derivation``: a list of ``{"label", "latex", "mathml"[, "note"]}``), and
         ``"latex"``: the bound of a ``holds-within-bound`` statement as sympy prints it."""
         claim = self.claim if self.bound is None else f"{self.claim} Bound: {self.bound}."
         record = {
@@ -53,6 +58,7 @@ class Statement:
             "verdict": self.verdict,
             "assumptions": list(self.assumptions),
             "counterexample": None if self.counterexample is None else dict(self.counterexample),
+            "derivation": [e.to_json() for e in self.derivation],
         }
         if self.bound is not None:
             record["latex"] = sympy.latex(self.bound)

@@ -18,9 +18,11 @@ import sympy
 
 from mtl.optim import SYMPY, get_rule
 from theory import configs as C
+from theory import derivation as D
 from theory import symbols as S
 from theory.algebra import is_zero, residual, to_float
-from theory.bounds import bound_residuals
+from theory.bounds import bound_derivation
+from theory.derivation import Equation
 from theory.engine import (
     Config,
     Proof,
@@ -59,14 +61,25 @@ def _verdict(
     """``holds`` with the proof's residuals, or ``fails`` with a counterexample; when the
     instance shows no difference, ``sympy.simplify`` gets a chance at the residuals."""
     if proof.holds:
-        return Statement(sid, claim, "holds", assumptions, proof.unrolled + proof.induction)
+        return _proven(sid, claim, assumptions, proof)
     found = counterexample(config, kind, reference, instance)
     if found is None:
         proof = prove(config, kind, reference, deep=True)
         if proof.holds:
-            return Statement(sid, claim, "holds", assumptions, proof.unrolled + proof.induction)
+            return _proven(sid, claim, assumptions, proof)
         raise RuntimeError(f"statement {sid!r}: neither proven nor refuted on the instance")
-    return Statement(sid, claim, "fails", assumptions, proof.unrolled, found)
+    return _refuted(sid, claim, assumptions, proof, found)
+
+
+def _proven(sid: str, claim: str, assumptions: tuple[str, ...], proof: Proof) -> Statement:
+    residuals = proof.unrolled + proof.induction
+    return Statement(sid, claim, "holds", assumptions, residuals, derivation=proof.equations)
+
+
+def _refuted(sid: str, claim: str, assumptions, proof: Proof, found: dict) -> Statement:
+    """``fails``: the symbolic steps up to the first nonzero difference, then the numbers."""
+    derivation = proof.equations + tuple(D.counterexample_equations(found))
+    return Statement(sid, claim, "fails", assumptions, proof.unrolled, found, derivation=derivation)
 
 
 def _compare(
@@ -151,13 +164,19 @@ def adam_head_run_trained() -> Statement:
         "per-task scales (a differently moving backbone changes the head's gradients)."
     )
     assumptions = (CONSTANT, EPS0, NO_WD, ZERO_INIT, "the tiny model of the counterexample")
+    derivation = [
+        Equation("counterexample: the scales", sympy.Tuple(*S.ALPHAS), sympy.Tuple(*scales))
+    ]
     for k, (u, v) in enumerate(zip(updates(scaled), updates(ref), strict=True), start=1):
+        names = (D.update(k, scaled=True), D.update(k))
+        derivation += D.comparison(f"step {k}, head psi_1", names, (u, v), u - v)
         if not is_zero(sympy.nsimplify(u - v)):
             return Statement(
                 "adam.head.run.trained-backbone",
                 claim,
                 "fails",
                 assumptions,
+                derivation=tuple(derivation),
                 counterexample={
                     "model": "L_t = (psi_t * phi * x - y_t)^2 / 2, x = 1, y = (-1, 1), "
                     "phi_0 = 1, psi_0 = (1/2, 1/2), Adam lr 1/100 betas (9/10, 999/1000) eps 0",
@@ -168,7 +187,14 @@ def adam_head_run_trained() -> Statement:
                 },
             )
     residuals = tuple(residual(u, v) for u, v in zip(updates(scaled), updates(ref), strict=True))
-    return Statement("adam.head.run.trained-backbone", claim, "holds", assumptions, residuals)
+    return Statement(
+        "adam.head.run.trained-backbone",
+        claim,
+        "holds",
+        assumptions,
+        residuals,
+        derivation=tuple(derivation),
+    )
 
 
 # --- b. Adam, backbone ---------------------------------------------------------------------
@@ -232,16 +258,20 @@ def _from_residuals(
     residuals: tuple[sympy.Expr, ...],
     verdict: str = "holds",
     bound: sympy.Expr | None = None,
+    derivation: tuple[Equation, ...] = (),
 ) -> Statement:
     """``verdict`` when every residual is exactly zero; ``fails`` with the first residual that
     is nonzero on numbers otherwise (a residual that vanishes on numbers but is not proven
     zero is an error: neither proven nor refuted)."""
     if residuals and all(is_zero(r) for r in residuals):
-        return Statement(sid, claim, verdict, assumptions, residuals, bound=bound)
+        return Statement(
+            sid, claim, verdict, assumptions, residuals, bound=bound, derivation=derivation
+        )
     found = residual_counterexample(residuals) if residuals else None
     if found is None:
         raise RuntimeError(f"statement {sid!r}: neither proven nor refuted on the instance")
-    return Statement(sid, claim, "fails", assumptions, residuals, found)
+    derivation += tuple(D.counterexample_equations(found))
+    return Statement(sid, claim, "fails", assumptions, residuals, found, derivation=derivation)
 
 
 def _sgd_linear(config: Config, slug: str) -> Callable[[], Statement]:
@@ -253,6 +283,7 @@ def _sgd_linear(config: Config, slug: str) -> Callable[[], Statement]:
             "the update task t alone would cause.",
             (GIVEN, NO_WD, ZERO_INIT, ELEMENTWISE),
             proof.unrolled + (proof.induction or (sympy.nan,)),
+            derivation=proof.equations,
         )
 
     return build
@@ -293,16 +324,23 @@ def uwo() -> Statement:
     optimizer of the atlas sees identical inputs; its updates agree step by step."""
     scaled = _uwo_gradients(lambda x: 1 / x, S.ALPHAS)
     plain = _uwo_gradients(lambda x: 1 / x, (1,) * S.TASKS)
-    residuals = [
-        residual(u, v)
-        for su, sv in zip(scaled, plain, strict=True)
-        for u, v in zip(su, sv, strict=True)
-    ]
+    residuals, derivation = [], []
+    for t, (su, sv) in enumerate(zip(scaled, plain, strict=True), start=1):
+        for k, (u, v) in enumerate(zip(su, sv, strict=True), start=1):
+            residuals.append(residual(u, v))
+            names = (D.name("d", t, k, tilde=True), D.name("d", t, k))
+            label = f"task {t}, step {k}: the optimizer's input a g / sg[a L] (a cancels)"
+            derivation += D.comparison(label, names, (u, v), residuals[-1], S.ALPHAS)
     for config in C.ATLAS_OPTIMIZERS:
         hps = [config.hp] * (S.TASKS if config.per_task else 1)
         upd_a, _ = unroll(config, scaled, hps, S.P0)
         upd_1, _ = unroll(config, plain, hps, S.P0)
-        residuals += [residual(u, v) for u, v in zip(upd_a, upd_1, strict=True)]
+        found = [residual(u, v) for u, v in zip(upd_a, upd_1, strict=True)]
+        residuals += found
+        steps = range(1, len(found) + 1)
+        names = sympy.Tuple(*(D.difference(D.update(k, True), D.update(k)) for k in steps))
+        label = f"{config.label}, steps 1 to {len(found)}: difference, reduced"
+        derivation.append(Equation(label, names, sympy.Tuple(*found)))
     return _from_residuals(
         "uwo.per-task-scale.all-optimizers",
         "UW-O (L = sum_t L_t / sg[L_t]): every update of every optimizer, heads and backbone, is "
@@ -314,6 +352,7 @@ def uwo() -> Statement:
             "identical inputs at every step give identical runs (the rules are deterministic)",
         ),
         tuple(residuals),
+        derivation=tuple(derivation),
     )
 
 
@@ -330,15 +369,35 @@ def uwo_eps() -> Statement:
     exact = residual(relative, closed)
     deviation = residual(scaled, plain)
     bound = sympy.Abs(1 - 1 / a) * eps / loss
+    delta = D.name("delta")
+    checks, shown = bound_derivation(closed, bound, a)
+    derivation = (
+        Equation(
+            "task 1, step 1: the optimizer's input, scaled run",
+            D.name("d", 1, 1, tilde=True),
+            scaled,
+        ),
+        Equation("the reference's", D.name("d", 1, 1), plain),
+        *D.comparison(
+            "the relative deviation",
+            (delta, D.name("delta", "closed")),
+            (relative, closed),
+            exact,
+            sides=("from the rule", "closed form"),
+        ),
+        Equation("the bound", sympy.Abs(delta), bound, "<="),
+        *shown,
+    )
     return _from_residuals(
         "uwo.eps.per-task-scale",
         "UW-O as implemented (weights 1/(L_t + eps)): the effective gradient g_t/(L_t + eps) "
         "changes under alpha_t by the relative factor eps (alpha_t - 1)/(alpha_t L_t + eps) "
         f"(nonzero: {sympy.factor(deviation)} in absolute terms).",
         ("weights 1 / (sg[L_t] + eps), eps > 0", "losses L_t > 0", "alpha_t > 0"),
-        (exact, *bound_residuals(closed, bound, a)),
+        (exact, *checks),
         "holds-within-bound",
         bound,
+        derivation,
     )
 
 
@@ -469,8 +528,29 @@ def adam_eps_bound() -> Statement:
     s = sympy.sqrt(ref["exp_avg_sq"]) / sympy.sqrt(1 - S.BETA2**S.K)
     closed = (eps - eps / a) / (s + eps / a)
     exact = residual(u_a / u_1 - 1, closed)
+    step_k = residual(u_a, u_1)  # not zero: the deviation below
     bound = sympy.Max(eps, eps / a) / (SQRT_V_HAT + sympy.Min(eps, eps / a))
-    checks = bound_residuals(closed.subs(s, SQRT_V_HAT), bound, a, _adam_eps_samples())
+    deviation = closed.subs(s, SQRT_V_HAT)
+    checks, shown = bound_derivation(deviation, bound, a, _adam_eps_samples())
+    delta = D.name("delta")
+    derivation = (
+        Equation(
+            "the state before step k: scaled run (m, v: the reference's)",
+            sympy.Tuple(D.state("exp_avg", S.K - 1, True), D.state("exp_avg_sq", S.K - 1, True)),
+            sympy.Tuple(a * m, a**2 * v),
+        ),
+        *D.comparison("step k", (D.update(S.K, True), D.update(S.K)), (u_a, u_1), step_k, (a,)),
+        *D.comparison(
+            "the relative deviation u~_k / u_k - 1",
+            (delta, D.name("delta", "closed")),
+            (u_a / u_1 - 1, closed),
+            exact,
+            sides=("from the rule", "closed form"),
+        ),
+        Equation("with s = sqrt(v_hat) after step k", delta, deviation),
+        Equation("the bound", sympy.Abs(delta), bound, "<="),
+        *shown,
+    )
     return _from_residuals(
         "adam.eps.head.deviation-bound",
         "Adam with eps > 0: per step, the head update under alpha_t deviates from the unscaled one "
@@ -480,6 +560,7 @@ def adam_eps_bound() -> Statement:
         (exact, *checks),
         "holds-within-bound",
         bound,
+        derivation,
     )
 
 
@@ -531,14 +612,24 @@ def adam_l2_equivalence() -> Statement:
     with ``eps / a`` on ``d`` (``adam.eps.head.scale-is-eps-rescaling``, proven for any input
     sequence, so the parameters move in lockstep)."""
     a, g, p = S.ALPHAS[0], S.H[0], S.P
-    inputs = residual(a * g + S.WD * p, a * (g + (S.WD / a) * p))
+    scaled_input, reference_input = a * g + S.WD * p, a * (g + (S.WD / a) * p)
+    inputs = residual(scaled_input, reference_input)
     rescaling = adam_eps_rescaling()
+    names = (D.name("d", S.K, tilde=True), a * D.name("d", S.K))
+    derivation = (
+        *D.comparison("Adam's input at step k", names, (scaled_input, reference_input), inputs),
+        *(
+            Equation(f"by {rescaling.id}, {e.label}", e.lhs, e.rhs, e.relation)
+            for e in rescaling.derivation
+        ),
+    )
     return _from_residuals(
         "adam-l2.head.loss-scale-is-wd-and-eps",
         "Adam with coupled L2 (eps > 0): loss alpha_t L_t gives the head update of Adam with "
         "(lambda / alpha_t, eps / alpha_t) on L_t.",
         WD_ASSUMPTIONS,
         (inputs, *rescaling.residuals) if rescaling.verdict == "holds" else (inputs, sympy.nan),
+        derivation=derivation,
     )
 
 
@@ -579,11 +670,11 @@ def _time_varying(config: Config, slug: str) -> Callable[[], Statement]:
         assumptions = (GIVEN, "per-step scales a_k > 0", NO_WD, ZERO_INIT, ELEMENTWISE)
         proof = prove_time_varying(config)
         if proof.holds:
-            return Statement(sid, claim, "holds", assumptions, proof.unrolled + proof.induction)
+            return _proven(sid, claim, assumptions, proof)
         found = time_varying_counterexample(config)
         if found is None:
             raise RuntimeError(f"statement {sid!r}: neither proven nor refuted on the instance")
-        return Statement(sid, claim, "fails", assumptions, proof.unrolled, found)
+        return _refuted(sid, claim, assumptions, proof, found)
 
     return build
 
@@ -620,14 +711,26 @@ def _lever(
         if claimed is None
         else tuple(residual(c, want) for c, want in zip(found.factors, claimed, strict=True))
     )
+    derivation = tuple(
+        D.Equation(f"learning-rate factor from step 1 (state {i + 1})", D.name("c", i + 1), c)
+        for i, c in enumerate(found.factors)
+    )
+    derivation += found.proof.equations
     if found.proof.holds and all(is_zero(r) for r in checks):
-        return Statement(sid, claim, "holds", assumptions, checks + proof)
+        return Statement(sid, claim, "holds", assumptions, checks + proof, derivation=derivation)
     factors = [str(c) for c in found.factors]
     if found.counterexample is not None:
         evidence = {"factors_from_step_1": factors, **found.counterexample}
+        derivation += tuple(D.counterexample_equations(found.counterexample))
     else:
         evidence = {"factors_found": factors, "factors_claimed": [str(c) for c in claimed]}
-    return Statement(sid, claim, "fails", assumptions, checks + proof, evidence)
+        derivation += tuple(
+            D.Equation(f"claimed factor (state {i + 1})", D.name("c", i + 1), sympy.sympify(w))
+            for i, w in enumerate(claimed)
+        )
+    return Statement(
+        sid, claim, "fails", assumptions, checks + proof, evidence, derivation=derivation
+    )
 
 
 def _head_lever(config: Config, slug: str, claimed: sympy.Expr, what: str):

@@ -1,12 +1,15 @@
 """``mtlp theory``: JSON schema, the atlas with every cell, Markdown and LaTeX files."""
 
 import json
+import re
 
 import pytest
 
 from theory import KINDS, VERDICTS, atlas, cli
 from theory.configs import ATLAS_ROWS, LEVER_OPTIMIZERS
 
+ZERO = re.compile(r"0|\\left\( 0(, \\  0)*\\right\)")
+"""sympy's LaTeX of 0, or of a tuple of zeros."""
 EXPECTED_ATLAS = {
     "SGD": ("fails", "fails", "fails"),
     "SGD+momentum": ("fails", "fails", "fails"),
@@ -55,11 +58,24 @@ def payload():
 def test_json_schema(payload):
     assert set(payload) == {"statements", "atlas"}
     for s in payload["statements"]:
-        keys = {"id", "claim", "verdict", "assumptions", "counterexample"}
+        keys = {"id", "claim", "verdict", "assumptions", "counterexample", "derivation"}
         bounded = s["verdict"] == "holds-within-bound"
         assert set(s) == (keys | {"latex"} if bounded else keys)
         if bounded:
             assert "\\" in s["latex"] or "epsilon" in s["latex"]  # sympy's LaTeX of the bound
+        assert s["derivation"], s["id"]
+        for eq in s["derivation"]:
+            assert set(eq) in ({"label", "latex", "mathml"}, {"label", "latex", "mathml", "note"})
+            assert eq["mathml"].startswith("<math ") and eq["mathml"].endswith("</math>")
+        differences = [
+            e["latex"].rsplit(" = ", 1)[1]
+            for e in s["derivation"]
+            if e["label"].endswith("difference, reduced")
+        ]
+        if s["verdict"] == "holds":  # every difference the proof shows is sympy's zero
+            assert differences and all(ZERO.fullmatch(d) for d in differences), s["id"]
+        if s["verdict"] == "fails":
+            assert any(e["label"].startswith("counterexample") for e in s["derivation"])
         assert s["verdict"] in VERDICTS
         assert isinstance(s["assumptions"], list) and s["assumptions"]
         assert (s["counterexample"] is not None) == (s["verdict"] == "fails")
