@@ -30,7 +30,7 @@ from mtl.io import atomic_write_text
 SWEEP_FILE = "sweep.json"
 RUNS_DIR = "runs"
 STATUS_FILE = "status.json"
-STATES = ("pending", "running", "stale", "finished", "failed")
+STATES = ("pending", "running", "stale", "interrupted", "finished", "failed")
 EXECUTORS = ("local", "processes", "slurm", "submitit-local")
 DEFAULT_RUNNER = "empirical.training:run"
 DEFAULT_STALE_AFTER = 600.0
@@ -102,8 +102,9 @@ def _runs(root: Path, entries: Iterable[Mapping[str, Any]]) -> list[Run]:
 def run_state(
     run_dir: str | Path, *, stale_after: float = DEFAULT_STALE_AFTER, now: float | None = None
 ) -> RunState:
-    """``pending`` (never started), ``running``, ``stale`` (heartbeat too old), ``finished``,
-    ``failed`` (with the recorded reason), read from the run's ``status.json``."""
+    """``pending`` (never started), ``running``, ``stale`` (heartbeat too old), ``interrupted``
+    (Ctrl-C or SIGTERM, e.g. a preempted job), ``finished``, ``failed`` (with the recorded
+    reason), read from the run's ``status.json``."""
     path = Path(run_dir) / STATUS_FILE
     if not path.is_file():
         return RunState("pending")
@@ -117,7 +118,7 @@ def run_state(
         if age > stale_after:
             return RunState("stale", f"no heartbeat for {age:.0f} s")
         return RunState("running")
-    if state in ("finished", "failed"):
+    if state in ("finished", "failed", "interrupted"):
         return RunState(state, status.get("reason"))
     return RunState("stale", f"unknown state {state!r}")
 
@@ -181,11 +182,8 @@ def _matches(value: Any, wanted: Sequence[str]) -> bool:
 def to_do(runs: Sequence[Run], *, stale_after: float = DEFAULT_STALE_AFTER) -> list[Run]:
     """The runs to start or resume: pending, stale or interrupted; finished, failed and live
     running ones are left alone (rerun a failed run by deleting its folder)."""
-    return [
-        r
-        for r in runs
-        if run_state(r.directory, stale_after=stale_after).state in ("pending", "stale")
-    ]
+    resumable = ("pending", "stale", "interrupted")
+    return [r for r in runs if run_state(r.directory, stale_after=stale_after).state in resumable]
 
 
 def resolve_runner(spec: str) -> Callable[[dict[str, Any], Path], str]:

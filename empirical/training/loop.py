@@ -83,6 +83,7 @@ from empirical.training.state import (
 )
 from empirical.training.trainer import NonFiniteLoss, Trainer
 from mtl.methods.base import OptimizerLevel
+from mtl.runtime import signal_name
 
 HEARTBEAT_SECONDS = 10.0
 MAX_EVENTS = 20
@@ -106,7 +107,8 @@ def run(
     progress: bool | None = None,
     after_epoch: EpochHook | None = None,
 ) -> str:
-    """Train ``config`` into ``run_dir``; returns the final state, ``finished`` or ``failed``.
+    """Train ``config`` into ``run_dir``; returns the final state, ``finished`` or ``failed``
+    (an interruption is recorded as ``interrupted`` and re-raised).
 
     A finished run is not redone; a run with a checkpoint resumes from it; a folder holding
     another configuration is refused. ``progress``: a bar per epoch (default: when stderr is a
@@ -310,6 +312,10 @@ class _Run:
         except NonFiniteLoss as err:
             self._status("failed", reason=str(err), step=err.step)
             return "failed"
+        except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM (a preempted job): resumable
+            step = getattr(getattr(self, "trainer", None), "step_count", step)
+            self._status("interrupted", reason=signal_name(err), step=step)
+            raise
         except BaseException as err:
             step = getattr(getattr(self, "trainer", None), "step_count", step)
             self._status("failed", reason=f"{type(err).__name__}: {err}", step=step)

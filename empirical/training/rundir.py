@@ -3,7 +3,8 @@
 - ``config.json``: the run's :class:`RunConfig` and, under ``environment``, the versions, device
   and git commit of the first start. A folder whose config (environment aside) differs, or that
   holds files but no ``config.json``, is refused (the rule of :func:`mtl.io.prepare_output_dir`).
-- ``status.json``: ``state`` (``running`` | ``finished`` | ``failed``), ``reason``,
+- ``status.json``: ``state`` (``running`` | ``finished`` | ``failed`` | ``interrupted``: Ctrl-C
+  or SIGTERM, resumed by the next start), ``reason``,
   ``heartbeat`` (UTC ISO time, refreshed during training), ``epoch``, ``step``.
 - ``metrics.jsonl``: one object per epoch. The checkpoint holds every line written so far and is
   saved before its epoch's line, so on resume the file is rewritten from the checkpoint and never

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +13,11 @@ import pytest
 import torch
 import train_doubles
 
+from empirical.sweep import run_state, to_do, write_sweep
 from empirical.training import components, loop
 from empirical.training import run as train
 from empirical.training.cli import main as cli_main
+from mtl.runtime import interruptible
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -206,3 +209,24 @@ def test_every_method_kind_runs_an_epoch(tmp_path):
         out = tmp_path / method
         assert train(train_doubles.toy_config(method=method, epochs=1), out) == "finished"
         assert torch.isfinite(torch.tensor(lines(out)[0]["val/loss"]))
+
+
+def test_sigterm_records_an_interrupted_run_that_a_sweep_resumes(tmp_path):
+    """A preempted job gets SIGTERM: the run is ``interrupted`` (not ``failed``), the sweep's
+    to-do list takes it again, and the restart finishes it with the uninterrupted metrics."""
+    config = train_doubles.toy_config(epochs=3)
+    (run,) = write_sweep(tmp_path / "sweep", "s", [config])
+
+    def preempt(epoch: int) -> None:
+        if epoch == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(KeyboardInterrupt), interruptible():
+        train(config, run.directory, after_epoch=preempt)
+    state = run_state(run.directory)
+    assert (state.state, state.reason) == ("interrupted", "SIGTERM")
+    assert to_do([run]) == [run]
+    assert train(config, run.directory) == "finished"
+    whole = tmp_path / "whole"
+    assert train(config, whole) == "finished"
+    assert lines(run.directory) == lines(whole)
