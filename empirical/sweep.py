@@ -242,12 +242,36 @@ def execute(
     if executor == "processes":
         if processes < 1:
             raise ValueError(f"processes must be >= 1, got {processes}")
-        with ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn")) as pool:
+        threads = worker_threads(processes)
+        with ProcessPoolExecutor(
+            max_workers=processes,
+            mp_context=get_context("spawn"),
+            initializer=_limit_worker_threads,
+            initargs=(threads,),
+        ) as pool:
             futures = {
                 r.id: pool.submit(execute_run, runner, r.config, str(r.directory)) for r in runs
             }
             return {i: f.result() for i, f in futures.items()}
     return _submitit(runs, executor, runner, dict(slurm or {}), submitit_folder)
+
+
+def worker_threads(processes: int) -> int:
+    """Threads of each of ``processes`` workers: this process's torch thread count (the
+    ``--threads`` budget, or torch's default) shared out, at least one each, so that the
+    workers never oversubscribe the cores (small models slow down by 10x and more then)."""
+    import torch
+
+    return max(1, torch.get_num_threads() // processes)
+
+
+def _limit_worker_threads(threads: int) -> None:
+    """A worker's initializer: ``threads`` torch intra-op and BLAS/OpenMP threads."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    threadpool_limits(limits=threads)
 
 
 def _submitit(runs, executor, runner, parameters, folder) -> dict[str, str]:

@@ -9,6 +9,10 @@ def run(config: dict, run_dir: Path) -> str:
     run_dir = Path(run_dir)
     with open(run_dir / "calls", "a") as f:
         f.write("call\n")
+    if config.get("record_threads"):
+        import torch
+
+        (run_dir / "threads").write_text(str(torch.get_num_threads()))
     state = "failed" if config.get("fail") else "finished"
     lines = [
         {"epoch": e, "val/loss": config["lr"] * (e + 1), "time": {"epoch_s": 0.1}} for e in range(2)

@@ -98,10 +98,20 @@ def test_stale_heartbeat_is_resumed_live_one_is_not(tmp_path):
     assert to_do(runs) == [runs[1]]
 
 
-def test_process_executor_runs_in_workers(tmp_path, on_path):
-    runs = write_sweep(tmp_path, "s", grid())
-    results = execute(runs, executor="processes", processes=2, runner=RUNNER)
+def test_process_executor_runs_in_workers_sharing_the_threads(tmp_path, on_path):
+    """Each of 2 workers gets half of this process's 4 threads (never oversubscribing)."""
+    import torch
+
+    configs = [{**c, "record_threads": True} for c in grid()]
+    runs = write_sweep(tmp_path, "s", configs)
+    before = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        results = execute(runs, executor="processes", processes=2, runner=RUNNER)
+    finally:
+        torch.set_num_threads(before)
     assert set(results.values()) == {"finished"}
+    assert {(r.directory / "threads").read_text() for r in runs} == {"2"}
 
 
 def test_submitit_local_executor(tmp_path, on_path, monkeypatch):
