@@ -226,7 +226,9 @@ def execute(
     """Start or resume ``runs``; returns run id -> final state as the runner reported it.
 
     ``slurm`` holds submitit's parameters (e.g. ``slurm_partition``, ``timeout_min``,
-    ``gpus_per_node``, ``slurm_array_parallelism``); one GPU per run by default.
+    ``gpus_per_node``, ``slurm_array_parallelism``); one GPU per run by default. Interrupted
+    (Ctrl-C, SIGTERM), the ``processes`` executor starts no further run; the runs in its
+    workers end as their own signal decides (Ctrl-C reaches them too), a later call resumes.
     """
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; valid executors: {', '.join(EXECUTORS)}")
@@ -252,7 +254,11 @@ def execute(
             futures = {
                 r.id: pool.submit(execute_run, runner, r.config, str(r.directory)) for r in runs
             }
-            return {i: f.result() for i, f in futures.items()}
+            try:
+                return {i: f.result() for i, f in futures.items()}
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: start nothing more
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
     return _submitit(runs, executor, runner, dict(slurm or {}), submitit_folder)
 
 

@@ -9,6 +9,7 @@ def run(config: dict, run_dir: Path) -> str:
     run_dir = Path(run_dir)
     with open(run_dir / "calls", "a") as f:
         f.write("call\n")
+    time.sleep(config.get("sleep", 0))
     if config.get("record_threads"):
         import torch
 

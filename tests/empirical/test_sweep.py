@@ -114,6 +114,29 @@ def test_process_executor_runs_in_workers_sharing_the_threads(tmp_path, on_path)
     assert {(r.directory / "threads").read_text() for r in runs} == {"2"}
 
 
+def test_interrupted_process_executor_starts_no_further_run(tmp_path, on_path):
+    """SIGTERM in the parent (a cancelled job) cancels the queued runs instead of working
+    through them: of six 3-second runs, at most the running and one queued one start."""
+    import os
+    import signal
+    import threading
+
+    from mtl.runtime import interruptible
+
+    runs = write_sweep(tmp_path, "s", [{"lr": 0.1, "seed": s, "sleep": 3.0} for s in range(6)])
+
+    def terminate_once_a_run_started() -> None:
+        while not any((r.directory / "calls").is_file() for r in runs):
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=terminate_once_a_run_started, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt), interruptible():
+        execute(runs, executor="processes", processes=1, runner=RUNNER)
+    started = [r for r in runs if (r.directory / "calls").is_file()]
+    assert 1 <= len(started) <= 3
+
+
 def test_submitit_local_executor(tmp_path, on_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", f"{HERE}:{HERE.parent.parent}")
     runs = write_sweep(tmp_path, "s", grid()[:2])
