@@ -87,6 +87,11 @@ GRIDS: dict[str, dict[str, Any]] = {
         "seeds": 3,
     },
 }
+CLAIMS = (
+    "adam-dominates-pareto-front",
+    "adam-lower-delta-m-than-sgd",
+    "signsgd-lower-delta-m-than-sgd",
+)
 TASKS = {
     "cityscapes": ("segmentation", "depth"),
     "nyuv2": ("segmentation", "depth", "normal"),
@@ -147,11 +152,29 @@ def run(args: argparse.Namespace) -> int:
     for setup in chosen:
         out = root / setup.name
         stl_table = run_phase(out, "stl", stl[setup.name], args)
-        val_base, test_base = baselines(root, stl_table, setup)
-        mtl_table = run_phase(out, "mtl", mtl[setup.name], args)
+        missing = _unfinished(stl_table, stl[setup.name], "single-task")
+        if not missing:
+            val_base, test_base = baselines(root, stl_table, setup)
+            mtl_table = run_phase(out, "mtl", mtl[setup.name], args)
+            missing = _unfinished(mtl_table, mtl[setup.name], "multi-task")
+        if missing:  # narrowed by --where, interrupted or failed runs: no verdict from a part
+            data = f"{DATA_LABELS[setup.data]} ({setup.name})"
+            verdicts += [Verdict(c, "not run", args.scale, data, missing) for c in CLAIMS]
+            continue
         verdicts += analyse(out, setup, args.scale, mtl_table, val_base, test_base)
     write_verdicts(root, verdicts, STUDY)
     return 0
+
+
+def _unfinished(table: pd.DataFrame, configs: list[dict], phase: str) -> str:
+    """Empty when every run of the phase finished; else what is missing (the grid must be
+    complete for a verdict: best learning rates and Pareto pools compare like with like)."""
+    if len(table) == len(configs):
+        return ""
+    return (
+        f"{len(table)} of {len(configs)} {phase} runs finished; `mtlp sweep status` names the "
+        "others, and running the study again completes the grid"
+    )
 
 
 def analyse(

@@ -45,3 +45,19 @@ def test_an_unknown_filter_key_lists_the_keys(capsys, tmp_path):
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert "unknown filter key(s) ['colour']" in err and "method" in err
+
+
+def test_a_narrowed_sweep_gives_not_run_verdicts_not_partial_ones(capsys, tmp_path):
+    """``--where`` that leaves a setup's grid incomplete trains what it selects (here nothing)
+    and records every claim of that setup as not run, naming what is missing."""
+    import json
+
+    out = tmp_path / "sweep"
+    args = ["empirical", "optimizer-sweep", "--scale", "quick", "--out", str(out)]
+    assert mtlp.main([*args, "--where", "lr=0.5"]) == 0
+    assert "to start or resume" not in capsys.readouterr().out
+    verdicts = json.loads((out / "verdicts.json").read_text())["verdicts"]
+    assert {v["verdict"] for v in verdicts} == {"not run"}
+    assert {v["claim"] for v in verdicts} >= {"adam-dominates-pareto-front"}
+    counts = {v["evidence"].split(" single-task")[0] for v in verdicts}
+    assert counts == {"0 of 6", "0 of 4"}  # 3 and 2 tasks x 1 lr x 2 seeds
