@@ -711,10 +711,17 @@ def _lever(
         if claimed is None
         else tuple(residual(c, want) for c, want in zip(found.factors, claimed, strict=True))
     )
-    derivation = tuple(
-        D.Equation(f"learning-rate factor from step 1 (state {i + 1})", D.name("c", i + 1), c)
-        for i, c in enumerate(found.factors)
-    )
+    derivation: tuple[D.Equation, ...] = ()
+    for i, c in enumerate(found.factors):
+        label = f"learning-rate factor from step 1 (state {i + 1})"
+        if claimed is None:
+            derivation += (D.Equation(label, D.name("c", i + 1), c),)
+        else:
+            names = (D.name("c", i + 1), D.name("c", "claimed"))
+            values = (c, sympy.sympify(claimed[i]))
+            derivation += tuple(
+                D.comparison(label, names, values, checks[i], sides=("found", "claimed"))
+            )
     derivation += found.proof.equations
     if found.proof.holds and all(is_zero(r) for r in checks):
         return Statement(sid, claim, "holds", assumptions, checks + proof, derivation=derivation)
@@ -724,10 +731,6 @@ def _lever(
         derivation += tuple(D.counterexample_equations(found.counterexample))
     else:
         evidence = {"factors_found": factors, "factors_claimed": [str(c) for c in claimed]}
-        derivation += tuple(
-            D.Equation(f"claimed factor (state {i + 1})", D.name("c", i + 1), sympy.sympify(w))
-            for i, w in enumerate(claimed)
-        )
     return Statement(
         sid, claim, "fails", assumptions, checks + proof, evidence, derivation=derivation
     )
