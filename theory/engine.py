@@ -1,5 +1,8 @@
 """Run the rules of :mod:`mtl.optim` on symbols and compare a scaled run with a reference run.
 
+This is the atlas's two-task comparison; :mod:`theory.tasks` runs the statements' comparisons
+for T tasks on the same rules.
+
 A *comparison* feeds task t's gradients multiplied by its loss scale ``a_t`` to one optimizer
 configuration and the unscaled gradients to a *reference* (the same configuration, or one whose
 hyperparameters are mapped, e.g. ``lr -> a lr`` or ``eps -> eps / a``), and asks whether every
@@ -256,111 +259,3 @@ def _inputs(config: Config, kind: str) -> list[Any]:
         *(g for seq in grads for g in seq),
         S.P0,
     ]
-
-
-def prove_run(config: Config, reference: ReferenceMap | None = None) -> Proof:
-    """A head trained with a frozen backbone: its gradient at step k is ``G_k(p_{k-1})``, a
-    function of the head parameter only (data of step k fixed). The runs are compared in
-    lockstep: once the parameters after a step are proven equal, both continue from the same
-    value, so both evaluate the same ``G_k``. The induction step is :func:`prove`'s."""
-    a = S.ALPHAS[0]
-    hp = dict(config.hp)
-    ref = dict(reference(hp, a)) if reference else hp
-    state_a, state_1 = _init(config, hp, S.P0), _init(config, ref, S.P0)
-    param, out = S.P0, []
-    for k in range(1, S.STEPS + 1):
-        grad = sympy.Function(f"G_{k}")(param)
-        new_a = step(config, param, [a * grad], [state_a], k, [hp])
-        new_1 = step(config, param, [grad], [state_1], k, [ref])
-        out.append(residual(new_a, new_1))
-        if not is_zero(out[-1]):
-            return Proof(tuple(out), ())
-        param = new_1
-    return Proof(tuple(out), prove(config, "head-per-task-scale", reference).induction)
-
-
-STEP_SCALES = sympy.symbols(f"a_1:{S.STEPS + 1}", positive=True)
-"""Per-step loss scales of one task (time-varying weights: DWA, RLW, GradNorm, learned UW)."""
-PREV_SCALE, NEXT_SCALE = sympy.symbols("A B", positive=True)
-"""The scales of steps k - 1 and k in the induction step of :func:`prove_time_varying`."""
-
-
-def prove_time_varying(config: Config) -> Proof:
-    """The head update under per-step scales ``a_k`` equals the unscaled one. Induction: a state
-    scaled by ``A^d`` (the previous step's scale; ``d`` read off the unrolled states) leads, with
-    scale ``B`` at step k, to the same update and the state scaled by ``B^d``."""
-    hp = dict(config.hp)
-    grads = S.G[0]
-    scaled = [[a * g for a, g in zip(STEP_SCALES, grads, strict=True)]]
-    upd_a, states_a = unroll(config, scaled, [hp], S.P0)
-    upd_1, states_1 = unroll(config, [grads], [hp], S.P0)
-    unrolled: list[Expr] = []
-    for u, v in zip(upd_a, upd_1, strict=True):
-        unrolled.append(residual(u, v))
-        if not is_zero(unrolled[-1]):
-            return Proof(tuple(unrolled), ())
-    last = STEP_SCALES[-1]
-    deg = {key: _degree(states_a[0][key], states_1[0][key], last) for key in states_1[0]}
-    if any(d is None for d in deg.values()):
-        return Proof(tuple(unrolled), (sympy.nan,))
-    fresh = {key: sympy.Symbol(f"S_{key}_1", real=True) for key in deg}
-    hyp_a = {key: PREV_SCALE ** deg[key] * fresh[key] for key in deg}
-    hyp_1 = dict(fresh)
-    new_a = step(config, S.P, [NEXT_SCALE * S.H[0]], [hyp_a], S.K, [hp])
-    new_1 = step(config, S.P, [S.H[0]], [hyp_1], S.K, [hp])
-    induction = [residual(new_a, new_1)]
-    induction += [residual(hyp_a[key], NEXT_SCALE ** deg[key] * hyp_1[key]) for key in deg]
-    return Proof(tuple(unrolled), tuple(induction))
-
-
-def time_varying_counterexample(config: Config) -> dict[str, Any] | None:
-    """The first step at which per-step scales (1, 10, 1) move the head differently."""
-    values = dict(S.INSTANCE)
-    hp = {
-        k: tuple(sympy.sympify(x).subs(values) for x in v)
-        if isinstance(v, tuple)
-        else (sympy.sympify(v).subs(values) if isinstance(v, sympy.Basic) else v)
-        for k, v in config.hp.items()
-    }
-    grads = [sympy.sympify(g).subs(values) for g in S.G[0]]
-    scales = (1, 10, 1)
-    upd_a, _ = unroll(config, [[a * g for a, g in zip(scales, grads, strict=True)]], [hp], 1)
-    upd_1, _ = unroll(config, [grads], [hp], 1)
-    for k, (u, v) in enumerate(zip(upd_a, upd_1, strict=True), start=1):
-        fu, fv = to_float(u), to_float(v)
-        if abs(fu - fv) > 1e-9 * max(abs(fu), abs(fv)):
-            return {
-                "step": k,
-                "scales": list(scales),
-                "gradients": [str(g) for g in grads],
-                "update_scaled": fu,
-                "update_reference": fv,
-            }
-    return None
-
-
-def prove_linear(config: Config) -> Proof:
-    """The backbone update under per-task scales is ``sum_t a_t`` (task t's update alone), the
-    state likewise (induction on symbolic per-task states ``S_t``, combined ``sum_t a_t S_t``)."""
-    scales, grads = scenario("backbone-per-task-scale")
-    hp = dict(config.hp)
-    scaled = [[a * g for g in seq] for a, seq in zip(scales, grads, strict=True)]
-    upd, state = unroll(config, scaled, [hp], S.P0)
-    alone = [unroll(config, [seq], [hp], S.P0) for seq in grads]
-    unrolled = tuple(
-        residual(u, sum(a * run[0][k] for a, run in zip(scales, alone, strict=True)))
-        for k, u in enumerate(upd)
-    )
-    if not all(is_zero(r) for r in unrolled):
-        return Proof(unrolled, ())
-    keys = list(state[0])
-    fresh = [{key: sympy.Symbol(f"S_{key}_{t + 1}", real=True) for key in keys} for t in scales]
-    combined = [{key: sum(a * f[key] for a, f in zip(scales, fresh, strict=True)) for key in keys}]
-    new = step(config, S.P, [a * h for a, h in zip(scales, S.H, strict=True)], combined, S.K, [hp])
-    singles = [[dict(f)] for f in fresh]
-    news = [step(config, S.P, [h], st, S.K, [hp]) for h, st in zip(S.H, singles, strict=True)]
-    induction = [residual(new - S.P, sum(a * (n - S.P) for a, n in zip(scales, news, strict=True)))]
-    for key in keys:
-        total = sum(a * st[0][key] for a, st in zip(scales, singles, strict=True))
-        induction.append(residual(combined[0][key], total))
-    return Proof(unrolled, tuple(induction))

@@ -54,6 +54,11 @@ def _sign_as_identity(ops, *args, **hp):
     return rules.sign_descent(dataclasses.replace(ops, sign=lambda x: x), *args, **hp)
 
 
+def _sgd_normalised(ops, param, grad, *args, **hp):
+    """Fault: SGD on sign(g) (no longer linear in the gradient)."""
+    return rules.sgd(ops, param, ops.sign(grad), *args, **hp)
+
+
 def _signsgd_head():
     return statements._sign(C.SIGNSGD, "signsgd", "head-per-task-scale")()
 
@@ -83,6 +88,23 @@ FAULTS = [
         "fails",
     ),
     ("sign replaced by identity", "signsgd", _sign_as_identity, _signsgd_head, "fails", "holds"),
+    # the T-task, clipping, mixed-precision and schedule statements
+    (
+        "no square root: per-task Adam, T tasks",
+        "adam",
+        _adam_without_root,
+        statements.per_task_adam,
+        "fails",
+        "holds",
+    ),
+    (
+        "SGD on sign(g): backbone, T tasks",
+        "sgd",
+        _sgd_normalised,
+        statements._sgd_linear(C.SGD_MOMENTUM, "sgd-momentum"),
+        "fails",
+        "holds",
+    ),
 ]
 
 
