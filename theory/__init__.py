@@ -4,8 +4,9 @@ Each statement (:func:`statements`) is one claim with a stable id and a verdict:
 proof: residuals that reduce to exactly zero, for n unrolled steps and the induction step),
 ``fails`` (a counterexample in concrete numbers) or ``holds-within-bound`` (an exact identity
 plus a closed-form bound). Head and backbone statements hold for T tasks (:mod:`theory.tasks`:
-sums over a symbolic T, else each T in 2..5). :func:`theory.atlas.atlas` tabulates optimizer x
-invariance kind (two tasks).
+sums over a symbolic T, else each T in 2..5); :mod:`theory.clipping`, :mod:`theory.precision`
+and :mod:`theory.schedules` add gradient clipping, mixed precision and learning-rate schedules.
+:func:`theory.atlas.atlas` tabulates optimizer x invariance kind (two tasks).
 """
 
 from theory import atlas

@@ -1,5 +1,6 @@
 """The statements (issue items a-h): each a derivation on the rules of :mod:`mtl.optim`, for
-T tasks (:mod:`theory.tasks`).
+T tasks (:mod:`theory.tasks`); the clipping, mixed-precision and schedule statements come from
+:mod:`theory.clipping`, :mod:`theory.precision` and :mod:`theory.schedules`.
 
 Paper slips recorded here: Eq. 21 writes beta1 in the backbone's second-moment update (it is
 beta2; the rules use beta2); Appendix A1 claim (b), "Adam offers loss-scale invariance for all
@@ -17,9 +18,9 @@ from functools import lru_cache
 import sympy
 
 from mtl.optim import SYMPY, get_rule
+from theory import clipping, precision, schedules, tasks
 from theory import configs as C
 from theory import symbols as S
-from theory import tasks
 from theory.algebra import is_zero, residual, to_float
 from theory.bounds import bound_residuals
 from theory.engine import (
@@ -617,6 +618,9 @@ BUILDERS: tuple[Callable[[], Statement], ...] = (
     adam_l2_equivalence,
     adagrad_initial_accumulator,
     adagrad_initial_accumulator_equivalence,
+    *clipping.BUILDERS,
+    *precision.BUILDERS,
+    *schedules.BUILDERS,
 )
 
 

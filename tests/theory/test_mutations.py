@@ -13,6 +13,7 @@ import pytest
 import sympy
 
 from mtl.optim import rules
+from theory import clipping, precision, schedules
 from theory import configs as C
 from theory.engine import Proof
 
@@ -54,9 +55,18 @@ def _sign_as_identity(ops, *args, **hp):
     return rules.sign_descent(dataclasses.replace(ops, sign=lambda x: x), *args, **hp)
 
 
+def _sgd_lr_squared(ops, *args, lr, **hp):
+    """Fault: SGD steps by lr^2 (the learning rate no longer enters linearly)."""
+    return rules.sgd(ops, *args, lr=lr * lr, **hp)
+
+
 def _sgd_normalised(ops, param, grad, *args, **hp):
     """Fault: SGD on sign(g) (no longer linear in the gradient)."""
     return rules.sgd(ops, param, ops.sign(grad), *args, **hp)
+
+
+def _schedule(slug):
+    return schedules._case(*next(c for c in schedules.CASES if c[0] == slug))
 
 
 def _signsgd_head():
@@ -102,6 +112,46 @@ FAULTS = [
         "sgd",
         _sgd_normalised,
         statements._sgd_linear(C.SGD_MOMENTUM, "sgd-momentum"),
+        "fails",
+        "holds",
+    ),
+    (
+        "no square root: schedule",
+        "adam",
+        _adam_without_root,
+        _schedule("adam.head.per-task-scale"),
+        "fails",
+        "holds",
+    ),
+    (
+        "lr squared: schedule",
+        "sgd",
+        _sgd_lr_squared,
+        _schedule("sgd-momentum.head.loss-scale-is-lr"),
+        "fails",
+        "holds",
+    ),
+    (
+        "no square root: per-task clipping",
+        "adam",
+        _adam_without_root,
+        clipping.per_task_threshold,
+        "fails",
+        "holds",
+    ),
+    (
+        "sign replaced by identity: global clipping",
+        "signsgd",
+        _sign_as_identity,
+        clipping._global(C.SIGNSGD, "signsgd", "per-task-scale"),
+        "fails",
+        "holds",
+    ),
+    (
+        "eps inside the root: eps regime, torch numbers",
+        "adam",
+        _adam_eps_inside_root,
+        precision.eps_dominates,
         "fails",
         "holds",
     ),

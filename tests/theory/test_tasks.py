@@ -51,6 +51,7 @@ def test_every_statement_says_for_which_numbers_of_tasks():
         ("sgd-momentum.backbone.linear-in-scales", tasks.TASKS_SYMBOLIC),
         ("adam.backbone.per-task-scale", tasks.TASKS_REFUTED),
         ("adam-l2.head.per-task-scale", tasks.TASKS_HEAD_REFUTED),
+        ("clip.global-norm.signsgd.head.per-task-scale", tasks.TASKS_EACH),
     ],
 )
 def test_the_assumptions_name_the_proof_for_t_tasks(sid, which):
