@@ -1,11 +1,14 @@
 """``mtlp theory``: JSON schema, the atlas with every cell, Markdown and LaTeX files."""
 
 import json
+import re
 
 import pytest
 
+import theory
 from theory import KINDS, VERDICTS, atlas, cli
 from theory.configs import ATLAS_OPTIMIZERS
+from theory.statement import INVARIANCE, TOPICS
 
 EXPECTED_ATLAS = {
     "SGD": ("fails", "fails", "fails"),
@@ -36,12 +39,13 @@ def payload():
 def test_json_schema(payload):
     assert set(payload) == {"statements", "atlas"}
     for s in payload["statements"]:
-        keys = {"id", "claim", "verdict", "assumptions", "counterexample"}
+        keys = {"id", "topic", "claim", "verdict", "assumptions", "counterexample"}
         bounded = s["verdict"] == "holds-within-bound"
         assert set(s) == (keys | {"latex"} if bounded else keys)
         if bounded:
             assert "\\" in s["latex"] or "epsilon" in s["latex"]  # sympy's LaTeX of the bound
         assert s["verdict"] in VERDICTS
+        assert s["topic"] in {*TOPICS.values(), INVARIANCE}
         assert isinstance(s["assumptions"], list) and s["assumptions"]
         assert (s["counterexample"] is not None) == (s["verdict"] == "fails")
 
@@ -62,6 +66,8 @@ def test_text_output_and_files(tmp_path, capsys):
     assert cli.main(["--out", str(tmp_path / "report")]) == 0
     text = capsys.readouterr().out
     assert "adam.backbone.per-task-scale" in text and "| per-task Adam |" in text
+    for heading in ("loss-scale invariance", "gradient clipping", "mixed precision", "schedules"):
+        assert heading in text
     md = (tmp_path / "report" / "atlas.md").read_text()
     tex = (tmp_path / "report" / "atlas.tex").read_text()
     page = (tmp_path / "report" / "atlas.html").read_text()
@@ -91,3 +97,16 @@ def test_adam_l2_counterexample_is_isolated_from_eps(payload):
         assert cell["counterexample"]["step"] > 1
         cx = cell["counterexample"]
         assert abs(cx["update_scaled"] - cx["update_reference"]) > 1e-6
+
+
+def test_the_report_has_a_table_per_topic(tmp_path, capsys):
+    from paper.sections import theory_section
+
+    assert cli.main(["--out", str(tmp_path / "results" / "theory")]) == 0
+    capsys.readouterr()
+    text = "\n".join(theory_section(tmp_path / "results", tmp_path / "figures"))
+    for name in (INVARIANCE, *TOPICS.values()):
+        assert f"### Statements: {name}" in text
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    assert len(rows) == len(theory.statements())
+    assert all(len(re.findall(r"(?<!\\)\|", row)) == 5 for row in rows)  # 4 cells, none split
