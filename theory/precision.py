@@ -235,9 +235,6 @@ def grad_scaler_left_in(config, reference, slug: str, what: str) -> Callable[[],
     return build
 
 
-EPS_RATIO = "the first update's ratio alpha (|g| + eps) / (alpha |g| + eps)"
-
-
 def eps_dominates() -> Statement:
     """Symbolic: Adam's first head update from the zero state on ``a g`` over the one on ``g`` is
     ``a (|g| + eps) / (a |g| + eps)``; over the linear ``a (|g| + eps) / eps`` it is

@@ -16,8 +16,9 @@ step makes the parameters equal after it, so the next step starts equal again. T
 step is the engine's, at a symbolic step k with per-task sums. ``schedule`` multiplies the
 learning rate of step k by ``f_k`` in both runs (a learning-rate schedule).
 
-Where a residual is not zero for symbolic T, it is expanded for each T in :data:`EACH_T` and
-reduced again; a counterexample puts numbers (:data:`INSTANCE`) into the runs, for each T.
+Where a residual is not zero for symbolic T, the comparison is rerun for each T in
+:data:`EACH_T` (sums expanded into terms); a counterexample puts numbers (:data:`INSTANCE`) into
+the runs, for each T.
 """
 
 from __future__ import annotations
@@ -226,11 +227,6 @@ def _induction(config, set_: Setup, state_a, state_1, hp, ref, schedule, total, 
     out = [total(residual(new_a, new_1, deep))]
     out += [total(residual(hyp_a[key], set_.scale ** deg[key] * hyp_1[key], deep)) for key in deg]
     return tuple(out)
-
-
-def each_t(residuals: Sequence[Expr]) -> tuple[Expr, ...]:
-    """The residuals for each T in :data:`EACH_T`, sums expanded into terms and reduced again."""
-    return tuple(residual(sympy.sympify(r).subs(T, n).doit(), 0) for n in EACH_T for r in residuals)
 
 
 def symbol_name(x: Any) -> str:

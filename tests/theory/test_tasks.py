@@ -58,12 +58,6 @@ def test_the_assumptions_name_the_proof_for_t_tasks(sid, which):
     assert theory.get(sid).assumptions[-1] == which
 
 
-def test_each_t_expands_what_symbolic_t_leaves_open():
-    peeled = sympy.Sum(G[TASK, 1], (TASK, 1, T)) - sympy.Sum(G[TASK, 1], (TASK, 1, T - 1))
-    open_residual = peeled - G[T, 1]
-    assert tasks.each_t([open_residual]) == (0,) * len(tasks.EACH_T)
-
-
 def test_a_linear_statement_undecided_for_symbolic_t_is_proven_for_each_t(monkeypatch):
     real = tasks.prove_linear
     peeled = sympy.Sum(G[TASK, 1], (TASK, 1, T)) - sympy.Sum(G[TASK, 1], (TASK, 1, T - 1))
