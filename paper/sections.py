@@ -80,17 +80,28 @@ def theory_section(results: Path, figures: Path) -> list[str]:
     lines += [provenance(folder), ""]
     lines += [
         "Each statement is a sympy proof (an identity that simplifies to zero) or an exact "
-        "counterexample, computed by `mtlp theory`.",
+        "counterexample, computed by `mtlp theory`; one table per topic.",
         "",
-        "| statement | claim | verdict | assumptions |",
-        "|---|---|---|---|",
     ]
+    topics: dict[str, list[dict]] = {}
     for s in record["statements"]:
-        assumptions = "; ".join(s.get("assumptions", []))
-        link = f"[`{s['id']}`](#{derivations.anchor(s['id'])})"
-        lines.append(f"| {link} | {s['claim']} | {s['verdict']} | {assumptions} |")
-    lines.append("")
-    lines += derivations.section(record["statements"])
+        topics.setdefault(s.get("topic", "loss-scale invariance"), []).append(s)
+    for name, found in topics.items():
+        lines += [
+            f"### Statements: {name}",
+            "",
+            "| statement | claim | verdict | assumptions |",
+            "|---|---|---|---|",
+        ]
+        for s in found:
+            claim, assumptions = (
+                text.replace("|", "\\|")
+                for text in (s["claim"], "; ".join(s.get("assumptions", [])))
+            )
+            link = f"[`{s['id']}`](#{derivations.anchor(s['id'])})"
+            lines.append(f"| {link} | {claim} | {s['verdict']} | {assumptions} |")
+        lines.append("")
+    lines += derivations.section([s for found in topics.values() for s in found])
     atlas = folder / "atlas.md"
     if atlas.is_file():
         lines += ["### Invariance atlas", "", *demoted(atlas.read_text(), 2)]

@@ -6,8 +6,8 @@
 The folder is checked before the derivations run (:func:`mtl.io.completing`): a folder of another
 command or configuration is refused, and a complete one is left as it is.
 
-The text output wraps to the terminal's width: per statement its id and verdict, then the claim
-as tested, indented.
+The text output wraps to the terminal's width: per topic (invariances, clipping, mixed precision,
+schedules) and per statement its id and verdict, then the claim as tested, indented.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mtl.io import atomic_write_text, check_output_dir, completing, is_complete
+from theory.statement import topic
 
 RECORD = {"command": "theory"}
 """The configuration record of an ``--out`` folder (the derivations take no options)."""
@@ -58,9 +59,14 @@ def tested_claim(claim: str, verdict: str) -> str:
 
 
 def render(found: list, width: int) -> str:
-    """Each statement as ``id  verdict`` and its claim wrapped to ``width`` columns."""
-    lines = []
+    """Each statement as ``id  verdict`` and its claim wrapped to ``width`` columns, under a
+    ``-- topic --`` line where the topic changes."""
+    lines: list[str] = []
+    current = None
     for s in found:
+        if topic(s.id) != current:
+            current = topic(s.id)
+            lines += ([""] if lines else []) + [f"-- {current} --"]
         lines.append(f"{s.id}  [{VERDICT_TEXT.get(s.verdict, s.verdict)}]")
         claim = tested_claim(s.claim, s.verdict)
         lines += textwrap.wrap(

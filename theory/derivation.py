@@ -337,7 +337,7 @@ def counterexample_equations(found: Mapping[str, Any]) -> list[Equation]:
                 "=",
             ),
         ]
-    if "value" in found:
+    if "value" in found and "residual_index" in found:
         r = name("r", found["residual_index"])
         out.append(
             Equation(
@@ -345,3 +345,41 @@ def counterexample_equations(found: Mapping[str, Any]) -> list[Equation]:
             )
         )
     return out
+
+
+def _number(value: Any) -> Expr | None:
+    """A plain number as sympy's (a bool as 0 or 1); None for anything else."""
+    if isinstance(value, (bool, int, float)):
+        return sympy.Integer(int(value)) if isinstance(value, bool) else sympy.sympify(value)
+    if isinstance(value, str):
+        try:
+            parsed = sympy.sympify(value)
+        except (sympy.SympifyError, SyntaxError, TypeError):
+            return None
+        return parsed if isinstance(parsed, sympy.Expr) else None
+    return None
+
+
+def numbers(label: str, record: Mapping[str, Any]) -> list[Equation]:
+    """A record's numeric entries as one equation ``(key, ...) = (value, ...)`` (none if it
+    has none)."""
+    found = {k: n for k, v in record.items() if (n := _number(v)) is not None}
+    if not found:
+        return []
+    keys = sympy.Tuple(*(name(k.replace("_", " ")) for k in found))
+    return [Equation(label, keys, sympy.Tuple(*found.values()))]
+
+
+def evidence_equations(found: Mapping[str, Any]) -> list[Equation]:
+    """:func:`counterexample_equations`, or the record's numbers where those show none."""
+    return counterexample_equations(found) or numbers("counterexample: the numbers", found)
+
+
+def checked(label: str, residuals: Iterable[Expr], base: str = "r") -> Equation:
+    """Residuals a check computed, shown as one reduced difference ``(r_1, ..., r_n)`` (one
+    residual: ``r = value``)."""
+    values = tuple(residuals)
+    if len(values) == 1:
+        return Equation(f"{label}: difference, reduced", name(base), values[0])
+    names = sympy.Tuple(*(name(base, i) for i in range(1, len(values) + 1)))
+    return Equation(f"{label}: difference, reduced", names, sympy.Tuple(*values))

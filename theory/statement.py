@@ -12,6 +12,18 @@ from theory.algebra import is_zero
 from theory.derivation import Equation
 
 VERDICTS = ("holds", "fails", "holds-within-bound")
+TOPICS = {
+    "clip": "gradient clipping",
+    "amp": "mixed precision",
+    "schedule": "learning-rate schedules",
+}
+"""The topic of a statement, by the first part of its id; any other id: :data:`INVARIANCE`."""
+INVARIANCE = "loss-scale invariance"
+
+
+def topic(statement_id: str) -> str:
+    """The statement's topic (:data:`TOPICS`), for the tables that list statements."""
+    return TOPICS.get(statement_id.split(".", 1)[0], INVARIANCE)
 
 
 @dataclass(frozen=True)
@@ -48,12 +60,13 @@ class Statement:
             raise ValueError(f"statement {self.id!r} holds within a bound but carries none")
 
     def to_json(self) -> dict[str, Any]:
-        """``{"id", "claim", "verdict", "assumptions", "counterexample", "derivation"}`` (plain
-        JSON types; ``derivation``: a list of ``{"label", "latex", "mathml"[, "note"]}``), and
-        ``"latex"``: the bound of a ``holds-within-bound`` statement as sympy prints it."""
+        """``{"id", "topic", "claim", "verdict", "assumptions", "counterexample", "derivation"}``
+        (plain JSON types; ``derivation``: a list of ``{"label", "latex", "mathml"[, "note"]}``),
+        and ``"latex"``: the bound of a ``holds-within-bound`` statement as sympy prints it."""
         claim = self.claim if self.bound is None else f"{self.claim} Bound: {self.bound}."
         record = {
             "id": self.id,
+            "topic": topic(self.id),
             "claim": claim,
             "verdict": self.verdict,
             "assumptions": list(self.assumptions),

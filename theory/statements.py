@@ -1,5 +1,7 @@
 """The statements (issue items a-h; levers and hybrids): each a derivation on the rules of
-:mod:`mtl.optim`.
+:mod:`mtl.optim`, for T tasks (:mod:`theory.tasks`); the clipping, mixed-precision and
+schedule statements come from :mod:`theory.clipping`, :mod:`theory.precision` and
+:mod:`theory.schedules`. Each carries its derivation (:mod:`theory.derivation`).
 
 Paper slips recorded here: Eq. 21 writes beta1 in the backbone's second-moment update (it is
 beta2; the rules use beta2); Appendix A1 claim (b), "Adam offers loss-scale invariance for all
@@ -17,6 +19,7 @@ from functools import lru_cache
 import sympy
 
 from mtl.optim import SYMPY, get_rule
+from theory import clipping, precision, schedules, tasks
 from theory import configs as C
 from theory import derivation as D
 from theory import symbols as S
@@ -25,17 +28,8 @@ from theory.bounds import bound_derivation
 from theory.derivation import Equation
 from theory.engine import (
     Config,
-    Proof,
-    ReferenceMap,
-    counterexample,
     lever,
-    prove,
-    prove_linear,
-    prove_run,
-    prove_time_varying,
     residual_counterexample,
-    time_varying_counterexample,
-    unroll,
 )
 from theory.statement import Statement
 
@@ -48,45 +42,10 @@ FROZEN = "frozen backbone: the head's gradient depends only on the head paramete
 ELEMENTWISE = "element-wise rule: one coordinate suffices"
 
 
-def _verdict(
-    sid: str,
-    claim: str,
-    assumptions: tuple[str, ...],
-    proof: Proof,
-    config: Config,
-    kind: str,
-    reference: ReferenceMap | None = None,
-    instance: dict | None = None,
-) -> Statement:
-    """``holds`` with the proof's residuals, or ``fails`` with a counterexample; when the
-    instance shows no difference, ``sympy.simplify`` gets a chance at the residuals."""
-    if proof.holds:
-        return _proven(sid, claim, assumptions, proof)
-    found = counterexample(config, kind, reference, instance)
-    if found is None:
-        proof = prove(config, kind, reference, deep=True)
-        if proof.holds:
-            return _proven(sid, claim, assumptions, proof)
-        raise RuntimeError(f"statement {sid!r}: neither proven nor refuted on the instance")
-    return _refuted(sid, claim, assumptions, proof, found)
-
-
-def _proven(sid: str, claim: str, assumptions: tuple[str, ...], proof: Proof) -> Statement:
-    residuals = proof.unrolled + proof.induction
-    return Statement(sid, claim, "holds", assumptions, residuals, derivation=proof.equations)
-
-
-def _refuted(sid: str, claim: str, assumptions, proof: Proof, found: dict) -> Statement:
-    """``fails``: the symbolic steps up to the first nonzero difference, then the numbers."""
-    derivation = proof.equations + tuple(D.counterexample_equations(found))
-    return Statement(sid, claim, "fails", assumptions, proof.unrolled, found, derivation=derivation)
-
-
-def _compare(
-    sid, claim, assumptions, config, kind, reference=None, instance=None, steps=S.STEPS
-) -> Statement:
-    proof = prove(config, kind, reference, steps=steps)
-    return _verdict(sid, claim, assumptions, proof, config, kind, reference, instance)
+def _compare(sid, claim, assumptions, config, kind, reference=None, instance=None) -> Statement:
+    """The comparison for T tasks (:func:`theory.tasks.statement`): proven for symbolic T (or
+    each T in 2..5), or refuted by a counterexample."""
+    return tasks.statement(sid, claim, assumptions, config, kind, reference, instance=instance)
 
 
 # --- a. Adam, heads ------------------------------------------------------------------------
@@ -114,23 +73,26 @@ def adam_head_no_bias_correction() -> Statement:
 
 
 def adam_head_run_frozen() -> Statement:
-    return _verdict(
+    return tasks.run_statement(
         "adam.head.run.frozen-backbone",
         "Adam (eps = 0) with a frozen backbone: the whole head trajectory is invariant to alpha_t.",
         (FROZEN, CONSTANT, EPS0, NO_WD, ZERO_INIT),
-        prove_run(C.ADAM_EPS0),
         C.ADAM_EPS0,
-        "head-per-task-scale",
     )
 
 
+TINY_TARGETS = (-1, 1, -1, 1, 1)
+"""The tiny model's targets ``y_t`` (up to five tasks): for each T the scales flip the sign
+of the first backbone gradient, so the backbones part after step 1."""
+
+
 def _tiny_model_run(alphas: tuple, steps: int = 2) -> list[dict[str, sympy.Expr]]:
-    """Adam (eps = 0, instance hyperparameters) on ``L_t = (psi_t phi x - y_t)^2 / 2``, x = 1,
-    y = (-1, 1), phi_0 = 1, psi_0 = (1/2, 1/2), total loss ``sum_t alpha_t L_t``; parameters
-    after each step."""
+    """Adam (eps = 0, instance hyperparameters) on ``L_t = (psi_t phi x - y_t)^2 / 2`` for
+    T = len(alphas) tasks, x = 1, y = (-1, 1, -1, 1, 1)[:T], phi_0 = 1, psi_0 = 1/2, total loss
+    ``sum_t alpha_t L_t``; parameters after each step."""
     phi = sympy.Symbol("phi", real=True)
-    heads = sympy.symbols("psi_1:3", real=True)
-    losses = [(h * phi - y) ** 2 / 2 for h, y in zip(heads, (-1, 1), strict=True)]
+    heads = sympy.symbols(f"psi_1:{len(alphas) + 1}", real=True)
+    losses = [(h * phi - y) ** 2 / 2 for h, y in zip(heads, TINY_TARGETS, strict=False)]
     total = sum(a * loss for a, loss in zip(alphas, losses, strict=True))
     rule = get_rule("adam")
     hp = {
@@ -138,7 +100,7 @@ def _tiny_model_run(alphas: tuple, steps: int = 2) -> list[dict[str, sympy.Expr]
         "lr": S.INSTANCE[S.LR],
         "betas": (S.INSTANCE[S.BETA1], S.INSTANCE[S.BETA2]),
     }
-    point = {phi: sympy.S.One, heads[0]: sympy.Rational(1, 2), heads[1]: sympy.Rational(1, 2)}
+    point = {phi: sympy.S.One, **{h: sympy.Rational(1, 2) for h in heads}}
     states = {p: rule.init(SYMPY, point[p], **{**rule.defaults, **hp}) for p in point}
     out = []
     for k in range(1, steps + 1):
@@ -148,52 +110,70 @@ def _tiny_model_run(alphas: tuple, steps: int = 2) -> list[dict[str, sympy.Expr]
     return out
 
 
-def adam_head_run_trained() -> Statement:
-    """The two runs on the tiny model, exactly: the first step whose head updates differ is the
-    counterexample; if none did, the claim would hold on this model (and be reported so)."""
-    scales = (S.INSTANCE[S.ALPHAS[0]], S.INSTANCE[S.ALPHAS[1]])
-    scaled, ref = _tiny_model_run(scales), _tiny_model_run((1, 1))
+def _tiny_model_difference(
+    n: int,
+) -> tuple[dict | None, tuple[sympy.Expr, ...], list[Equation]]:
+    """The first step whose head-1 updates differ on the tiny model with n tasks (scales of
+    :data:`theory.tasks.INSTANCE`), or None with the (zero) residuals; and the equations of
+    the steps compared."""
+    scales = tuple(tasks.INSTANCE[tasks.A[t]] for t in range(1, n + 1))
+    scaled, ref = _tiny_model_run(scales), _tiny_model_run((1,) * n)
     head = sympy.Symbol("psi_1", real=True)
     start = sympy.Rational(1, 2)
 
     def updates(run):
         return [p[head] - q for p, q in zip(run, [start] + [r[head] for r in run], strict=False)]
 
-    claim = (
-        "Adam (eps = 0) with the backbone trained too: the head trajectory is invariant to "
-        "per-task scales (a differently moving backbone changes the head's gradients)."
-    )
-    assumptions = (CONSTANT, EPS0, NO_WD, ZERO_INIT, "the tiny model of the counterexample")
-    derivation = [
-        Equation("counterexample: the scales", sympy.Tuple(*S.ALPHAS), sympy.Tuple(*scales))
-    ]
+    alphas = sympy.Tuple(*(sympy.Symbol(f"alpha_{t}") for t in range(1, n + 1)))
+    shown = [Equation(f"counterexample, T = {n}: the scales", alphas, sympy.Tuple(*scales))]
     for k, (u, v) in enumerate(zip(updates(scaled), updates(ref), strict=True), start=1):
         names = (D.update(k, scaled=True), D.update(k))
-        derivation += D.comparison(f"step {k}, head psi_1", names, (u, v), u - v)
+        shown += D.comparison(f"T = {n}, step {k}, head psi_1", names, (u, v), u - v)
         if not is_zero(sympy.nsimplify(u - v)):
-            return Statement(
-                "adam.head.run.trained-backbone",
-                claim,
-                "fails",
-                assumptions,
-                derivation=tuple(derivation),
-                counterexample={
-                    "model": "L_t = (psi_t * phi * x - y_t)^2 / 2, x = 1, y = (-1, 1), "
-                    "phi_0 = 1, psi_0 = (1/2, 1/2), Adam lr 1/100 betas (9/10, 999/1000) eps 0",
+            targets = ", ".join(map(str, TINY_TARGETS[:n]))
+            return (
+                {
+                    "tasks": n,
+                    "model": f"L_t = (psi_t * phi * x - y_t)^2 / 2, x = 1, y = ({targets}), "
+                    "phi_0 = 1, psi_0 = 1/2, Adam lr 1/100 betas (9/10, 999/1000) eps 0",
                     "alphas": [str(a) for a in scales],
                     "step": k,
                     "update_scaled": to_float(u),
                     "update_reference": to_float(v),
                 },
+                (),
+                shown,
             )
     residuals = tuple(residual(u, v) for u, v in zip(updates(scaled), updates(ref), strict=True))
+    return None, residuals, shown
+
+
+def adam_head_run_trained() -> Statement:
+    """The two runs on the tiny model with T = 2..5 tasks, exactly: for each T the first step
+    whose head updates differ is a counterexample; if none did, the claim would hold on this
+    model (and be reported so)."""
+    claim = (
+        "Adam (eps = 0) with the backbone trained too: the head trajectory is invariant to "
+        "per-task scales (a differently moving backbone changes the head's gradients)."
+    )
+    assumptions = (CONSTANT, EPS0, NO_WD, ZERO_INIT, "the tiny model of the counterexample")
+    found, residuals, shown = zip(*(_tiny_model_difference(n) for n in tasks.EACH_T), strict=True)
+    derivation = tuple(e for eqs in shown for e in eqs)
+    refuted = [f for f in found if f is not None]
+    sid = "adam.head.run.trained-backbone"
+    if not refuted:
+        zeros = tuple(r for rs in residuals for r in rs)
+        assumptions = (*assumptions, tasks.TASKS_EACH)
+        return Statement(sid, claim, "holds", assumptions, zeros, derivation=derivation)
+    which = ", ".join(str(f["tasks"]) for f in refuted)
+    first, *more = refuted
     return Statement(
-        "adam.head.run.trained-backbone",
+        sid,
         claim,
-        "holds",
-        assumptions,
-        residuals,
-        derivation=tuple(derivation),
+        "fails",
+        (*assumptions, f"T tasks, refuted for each T in {which} (a counterexample per T)"),
+        counterexample={**first, "more_tasks": more},
+        derivation=derivation,
     )
 
 
@@ -239,14 +219,12 @@ def _sgd_lr(config: Config, slug: str) -> Callable[[], Statement]:
 
 
 def sgd_momentum_run() -> Statement:
-    return _verdict(
+    return tasks.run_statement(
         "sgd-momentum.head.run.frozen-backbone.loss-scale-is-lr",
         "SGD+momentum with a frozen backbone: the head trajectory for loss alpha_t L_t is the one "
         "for L_t with head learning rate alpha_t lr.",
         (FROZEN, CONSTANT, NO_WD, ZERO_INIT),
-        prove_run(C.SGD_MOMENTUM, C.lr_times_scale),
         C.SGD_MOMENTUM,
-        "head-per-task-scale",
         C.lr_times_scale,
     )
 
@@ -276,14 +254,12 @@ def _from_residuals(
 
 def _sgd_linear(config: Config, slug: str) -> Callable[[], Statement]:
     def build() -> Statement:
-        proof = prove_linear(config)
-        return _from_residuals(
+        return tasks.linear_statement(
             f"{slug}.backbone.linear-in-scales",
             f"{config.label}: the backbone update under per-task scales is sum_t alpha_t times "
             "the update task t alone would cause.",
             (GIVEN, NO_WD, ZERO_INIT, ELEMENTWISE),
-            proof.unrolled + (proof.induction or (sympy.nan,)),
-            derivation=proof.equations,
+            config,
         )
 
     return build
@@ -319,25 +295,33 @@ def _uwo_gradients(weight: Callable[[sympy.Expr], sympy.Expr], scales) -> list[l
     ]
 
 
+UW_LOSS = sympy.IndexedBase("L", positive=True)
+"""``L[t, k]``: task t's unscaled loss at step k (T tasks)."""
+
+
 def uwo() -> Statement:
-    """The scaled gradients ``a_t g_t / (a_t L_t)`` are the unscaled ``g_t / L_t``, so every
-    optimizer of the atlas sees identical inputs; its updates agree step by step."""
-    scaled = _uwo_gradients(lambda x: 1 / x, S.ALPHAS)
-    plain = _uwo_gradients(lambda x: 1 / x, (1,) * S.TASKS)
+    """For T tasks: task t's scaled gradient ``a_t g_t / (a_t L_t)`` is the unscaled
+    ``g_t / L_t``, so every optimizer of the atlas sees identical inputs (its one state the sum
+    over tasks, or one state per task); its updates agree step by step."""
+    t = tasks.TASK
+    steps = range(1, S.STEPS + 1)
+    scaled = [tasks.A[t] * tasks.G[t, k] / (tasks.A[t] * UW_LOSS[t, k]) for k in steps]
+    plain = [tasks.G[t, k] / UW_LOSS[t, k] for k in steps]
     residuals, derivation = [], []
-    for t, (su, sv) in enumerate(zip(scaled, plain, strict=True), start=1):
-        for k, (u, v) in enumerate(zip(su, sv, strict=True), start=1):
-            residuals.append(residual(u, v))
-            names = (D.name("d", t, k, tilde=True), D.name("d", t, k))
-            label = f"task {t}, step {k}: the optimizer's input a g / sg[a L] (a cancels)"
-            derivation += D.comparison(label, names, (u, v), residuals[-1], S.ALPHAS)
+    for k, (u, v) in enumerate(zip(scaled, plain, strict=True), start=1):
+        residuals.append(residual(u, v))
+        names = (D.name("d", t, k, tilde=True), D.name("d", t, k))
+        label = f"task t, step {k}: the optimizer's input a g / sg[a L] (a cancels)"
+        derivation += D.comparison(label, names, (u, v), residuals[-1], (tasks.A[t],))
     for config in C.ATLAS_OPTIMIZERS:
-        hps = [config.hp] * (S.TASKS if config.per_task else 1)
-        upd_a, _ = unroll(config, scaled, hps, S.P0)
-        upd_1, _ = unroll(config, plain, hps, S.P0)
-        found = [residual(u, v) for u, v in zip(upd_a, upd_1, strict=True)]
+        if config.per_task:
+            upd_a, _ = tasks.run(config, config.hp, scaled, False)
+            upd_1, _ = tasks.run(config, config.hp, plain, False)
+        else:
+            upd_a, _ = tasks.run(config, config.hp, list(map(tasks.over_tasks, scaled)), False)
+            upd_1, _ = tasks.run(config, config.hp, list(map(tasks.over_tasks, plain)), False)
+        found = [tasks.over_tasks(residual(u, v)) for u, v in zip(upd_a, upd_1, strict=True)]
         residuals += found
-        steps = range(1, len(found) + 1)
         names = sympy.Tuple(*(D.difference(D.update(k, True), D.update(k)) for k in steps))
         label = f"{config.label}, steps 1 to {len(found)}: difference, reduced"
         derivation.append(Equation(label, names, sympy.Tuple(*found)))
@@ -350,6 +334,7 @@ def uwo() -> Statement:
             "losses L_t > 0",
             "alpha_t > 0, may vary per step",
             "identical inputs at every step give identical runs (the rules are deterministic)",
+            tasks.TASKS_SYMBOLIC,
         ),
         tuple(residuals),
         derivation=tuple(derivation),
@@ -393,7 +378,7 @@ def uwo_eps() -> Statement:
         "UW-O as implemented (weights 1/(L_t + eps)): the effective gradient g_t/(L_t + eps) "
         "changes under alpha_t by the relative factor eps (alpha_t - 1)/(alpha_t L_t + eps) "
         f"(nonzero: {sympy.factor(deviation)} in absolute terms).",
-        ("weights 1 / (sg[L_t] + eps), eps > 0", "losses L_t > 0", "alpha_t > 0"),
+        ("weights 1 / (sg[L_t] + eps), eps > 0", "losses L_t > 0", "alpha_t > 0", tasks.TASKS_ANY),
         (exact, *checks),
         "holds-within-bound",
         bound,
@@ -556,7 +541,12 @@ def adam_eps_bound() -> Statement:
         "Adam with eps > 0: per step, the head update under alpha_t deviates from the unscaled one "
         "by the relative amount (eps - eps/alpha_t) / (sqrt(v_hat) + eps/alpha_t); it matters "
         "only when the gradient RMS sqrt(v_hat) is near eps/alpha_t (or eps).",
-        ("the same moments m, v of the unscaled run (given gradient sequence)", CONSTANT, NO_WD),
+        (
+            "the same moments m, v of the unscaled run (given gradient sequence)",
+            CONSTANT,
+            NO_WD,
+            tasks.TASKS_ANY,
+        ),
         (exact, *checks),
         "holds-within-bound",
         bound,
@@ -627,7 +617,7 @@ def adam_l2_equivalence() -> Statement:
         "adam-l2.head.loss-scale-is-wd-and-eps",
         "Adam with coupled L2 (eps > 0): loss alpha_t L_t gives the head update of Adam with "
         "(lambda / alpha_t, eps / alpha_t) on L_t.",
-        WD_ASSUMPTIONS,
+        (*WD_ASSUMPTIONS, rescaling.assumptions[-1]),
         (inputs, *rescaling.residuals) if rescaling.verdict == "holds" else (inputs, sympy.nan),
         derivation=derivation,
     )
@@ -668,13 +658,7 @@ def _time_varying(config: Config, slug: str) -> Callable[[], Statement]:
             "step to step (DWA, RLW, GradNorm, learned UW weights)."
         )
         assumptions = (GIVEN, "per-step scales a_k > 0", NO_WD, ZERO_INIT, ELEMENTWISE)
-        proof = prove_time_varying(config)
-        if proof.holds:
-            return _proven(sid, claim, assumptions, proof)
-        found = time_varying_counterexample(config)
-        if found is None:
-            raise RuntimeError(f"statement {sid!r}: neither proven nor refuted on the instance")
-        return _refuted(sid, claim, assumptions, proof, found)
+        return tasks.time_varying_statement(sid, claim, assumptions, config)
 
     return build
 
@@ -705,6 +689,7 @@ def _lever(
     ``claimed``, that factor): ``holds`` with the residuals, ``fails`` with the first step
     that factor misses, or the factor found where it is not the claimed one."""
     found = lever(config, kind)
+    assumptions = (*assumptions, tasks.TASKS_TWO)
     proof = found.proof.unrolled + found.proof.induction
     checks = (
         ()
@@ -875,6 +860,9 @@ BUILDERS: tuple[Callable[[], Statement], ...] = (
     adagrad_initial_accumulator_equivalence,
     *LEVERS,
     *HYBRIDS,
+    *clipping.BUILDERS,
+    *precision.BUILDERS,
+    *schedules.BUILDERS,
 )
 
 

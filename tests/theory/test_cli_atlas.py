@@ -5,8 +5,10 @@ import re
 
 import pytest
 
+import theory
 from theory import KINDS, VERDICTS, atlas, cli
 from theory.configs import ATLAS_ROWS, LEVER_OPTIMIZERS
+from theory.statement import INVARIANCE, TOPICS
 
 ZERO = re.compile(r"0|\\left\( 0(, \\  0)*\\right\)")
 """sympy's LaTeX of 0, or of a tuple of zeros."""
@@ -58,7 +60,7 @@ def payload():
 def test_json_schema(payload):
     assert set(payload) == {"statements", "atlas"}
     for s in payload["statements"]:
-        keys = {"id", "claim", "verdict", "assumptions", "counterexample", "derivation"}
+        keys = {"id", "topic", "claim", "verdict", "assumptions", "counterexample", "derivation"}
         bounded = s["verdict"] == "holds-within-bound"
         assert set(s) == (keys | {"latex"} if bounded else keys)
         if bounded:
@@ -77,6 +79,7 @@ def test_json_schema(payload):
         if s["verdict"] == "fails":
             assert any(e["label"].startswith("counterexample") for e in s["derivation"])
         assert s["verdict"] in VERDICTS
+        assert s["topic"] in {*TOPICS.values(), INVARIANCE}
         assert isinstance(s["assumptions"], list) and s["assumptions"]
         assert (s["counterexample"] is not None) == (s["verdict"] == "fails")
 
@@ -119,6 +122,8 @@ def test_text_output_and_files(tmp_path, capsys):
     assert cli.main(["--out", str(tmp_path / "report")]) == 0
     text = capsys.readouterr().out
     assert "adam.backbone.per-task-scale" in text and "| per-task Adam |" in text
+    for heading in ("loss-scale invariance", "gradient clipping", "mixed precision", "schedules"):
+        assert heading in text
     md = (tmp_path / "report" / "atlas.md").read_text()
     tex = (tmp_path / "report" / "atlas.tex").read_text()
     page = (tmp_path / "report" / "atlas.html").read_text()
@@ -148,3 +153,16 @@ def test_adam_l2_counterexample_is_isolated_from_eps(payload):
         assert cell["counterexample"]["step"] > 1
         cx = cell["counterexample"]
         assert abs(cx["update_scaled"] - cx["update_reference"]) > 1e-6
+
+
+def test_the_report_has_a_table_per_topic(tmp_path, capsys):
+    from paper.sections import theory_section
+
+    assert cli.main(["--out", str(tmp_path / "results" / "theory")]) == 0
+    capsys.readouterr()
+    text = "\n".join(theory_section(tmp_path / "results", tmp_path / "figures"))
+    for name in (INVARIANCE, *TOPICS.values()):
+        assert f"### Statements: {name}" in text
+    rows = [line for line in text.splitlines() if line.startswith("| [`")]
+    assert len(rows) == len(theory.statements())
+    assert all(len(re.findall(r"(?<!\\)\|", row)) == 5 for row in rows)  # 4 cells, none split

@@ -13,6 +13,7 @@ import pytest
 import sympy
 
 from mtl.optim import rules
+from theory import clipping, precision, schedules
 from theory import configs as C
 from theory.engine import Proof
 
@@ -59,11 +60,6 @@ def _sgd_rms_without_root(ops, *args, **hp):
     return rules.sgd_rms(dataclasses.replace(ops, scalar_sqrt=lambda x: x), *args, **hp)
 
 
-def _sgd_lr_squared(ops, param, grad, state, step, **hp):
-    """Fault: SGD steps by lr^2 g (a learning rate that is no longer a factor of the step)."""
-    return rules.sgd(ops, param, grad, state, step, **{**hp, "lr": hp["lr"] ** 2})
-
-
 def _sgd_rms_heads():
     return statements.HYBRIDS[2]()
 
@@ -74,6 +70,20 @@ def _sgd_head_lever():
 
 def _adam_head_lever():
     return statements.LEVERS[2]()
+
+
+def _sgd_lr_squared(ops, *args, lr, **hp):
+    """Fault: SGD steps by lr^2 (the learning rate no longer enters linearly)."""
+    return rules.sgd(ops, *args, lr=lr * lr, **hp)
+
+
+def _sgd_normalised(ops, param, grad, *args, **hp):
+    """Fault: SGD on sign(g) (no longer linear in the gradient)."""
+    return rules.sgd(ops, param, ops.sign(grad), *args, **hp)
+
+
+def _schedule(slug):
+    return schedules._case(*next(c for c in schedules.CASES if c[0] == slug))
 
 
 def _signsgd_head():
@@ -109,6 +119,63 @@ FAULTS = [
     ("learning rate squared", "sgd", _sgd_lr_squared, _sgd_head_lever, "fails", "holds"),
     # without the root the weight is the factor 1/alpha_t, not the claimed 1
     ("no square root (lever)", "adam", _adam_without_root, _adam_head_lever, "fails", "holds"),
+    # the T-task, clipping, mixed-precision and schedule statements
+    (
+        "no square root: per-task Adam, T tasks",
+        "adam",
+        _adam_without_root,
+        statements.per_task_adam,
+        "fails",
+        "holds",
+    ),
+    (
+        "SGD on sign(g): backbone, T tasks",
+        "sgd",
+        _sgd_normalised,
+        statements._sgd_linear(C.SGD_MOMENTUM, "sgd-momentum"),
+        "fails",
+        "holds",
+    ),
+    (
+        "no square root: schedule",
+        "adam",
+        _adam_without_root,
+        _schedule("adam.head.per-task-scale"),
+        "fails",
+        "holds",
+    ),
+    (
+        "lr squared: schedule",
+        "sgd",
+        _sgd_lr_squared,
+        _schedule("sgd-momentum.head.loss-scale-is-lr"),
+        "fails",
+        "holds",
+    ),
+    (
+        "no square root: per-task clipping",
+        "adam",
+        _adam_without_root,
+        clipping.per_task_threshold,
+        "fails",
+        "holds",
+    ),
+    (
+        "sign replaced by identity: global clipping",
+        "signsgd",
+        _sign_as_identity,
+        clipping._global(C.SIGNSGD, "signsgd", "per-task-scale"),
+        "fails",
+        "holds",
+    ),
+    (
+        "eps inside the root: eps regime, torch numbers",
+        "adam",
+        _adam_eps_inside_root,
+        precision.eps_dominates,
+        "fails",
+        "holds",
+    ),
 ]
 
 

@@ -60,6 +60,28 @@ EXPECTED = {
     "hybrid.sgd-momentum-heads-adam-backbone.head.per-task-scale": "fails",
     "hybrid.sgd-rms-heads-sgd-momentum-backbone.head.per-task-scale": "holds",
     "hybrid.sgd-rms-heads-sgd-momentum-backbone.head.scale-is-eps-rescaling": "holds",
+    "clip.global-norm.adam.head.per-task-scale": "fails",
+    "clip.global-norm.adam.head.other-task-scale": "fails",
+    "clip.global-norm.signsgd.head.per-task-scale": "holds",
+    "clip.per-task.adam.head.other-task-scale": "holds",
+    "clip.per-task.adam.head.scale-is-threshold-rescaling": "holds",
+    "clip.per-task.adam.head.per-task-scale": "fails",
+    "clip.shared-only.adam.head.per-task-scale": "holds",
+    "amp.grad-scaler.all-optimizers.unscale-is-exact": "holds",
+    "amp.grad-scaler.adam.all.scale-left-in": "holds",
+    "amp.grad-scaler.sgd-momentum.all.scale-left-in": "holds",
+    "amp.float16.flush-to-zero": "holds",
+    "amp.bfloat16.flush-to-zero": "holds",
+    "amp.float16.adam.head.per-task-scale": "fails",
+    "amp.eps-dominates.adam.head.first-step-ratio": "holds",
+    "schedule.adam.head.per-task-scale": "holds",
+    "schedule.adam.all.common-scale": "holds",
+    "schedule.adam.eps.head.scale-is-eps-rescaling": "holds",
+    "schedule.adamw.head.per-task-scale": "holds",
+    "schedule.per-task-adam.backbone.per-task-scale": "holds",
+    "schedule.sgd-momentum.head.loss-scale-is-lr": "holds",
+    "schedule.signum.head.per-task-scale": "holds",
+    "schedule.adam.backbone.per-task-scale": "fails",
 }
 
 
@@ -109,41 +131,44 @@ def _frac(values, name):
     ("sid", "betas"),
     [("adam.backbone.per-task-scale", None), ("adam-beta0.backbone.per-task-scale", (0.0, 0.0))],
 )
-def test_backbone_counterexamples_recomputed_with_torch_adam(sid, betas):
-    cx = theory.get(sid).counterexample
-    v = cx["values"]
-    betas = betas or (_frac(v, "beta_1"), _frac(v, "beta_2"))
-    a1, a2 = _frac(v, "alpha_1"), _frac(v, "alpha_2")
-    g1 = [_frac(v, f"g_1_{k}") for k in (1, 2, 3)]
-    g2 = [_frac(v, f"g_2_{k}") for k in (1, 2, 3)]
-    scaled = _torch_adam_updates([a1 * x + a2 * y for x, y in zip(g1, g2, strict=True)], betas)
-    plain = _torch_adam_updates([x + y for x, y in zip(g1, g2, strict=True)], betas)
-    k = cx["step"] - 1
-    assert scaled[k] == pytest.approx(cx["update_scaled"], rel=1e-12)
-    assert plain[k] == pytest.approx(cx["update_reference"], rel=1e-12)
-    assert abs(scaled[k] - plain[k]) > 1e-6
+def test_backbone_counterexamples_recomputed_with_torch_adam_for_each_task_count(sid, betas):
+    top = theory.get(sid).counterexample
+    assert [cx["tasks"] for cx in [top, *top["more_tasks"]]] == [2, 3, 4, 5]
+    for cx in [top, *top["more_tasks"]]:
+        v, n, steps = cx["values"], cx["tasks"], cx["step"]
+        betas = betas or (_frac(v, "beta_1"), _frac(v, "beta_2"))
+        alphas = [_frac(v, f"alpha_{t}") for t in range(1, n + 1)]
+        grads = [[_frac(v, f"g_{t}_{k}") for k in range(1, steps + 1)] for t in range(1, n + 1)]
+        scaled = _torch_adam_updates(
+            [sum(a * g[k] for a, g in zip(alphas, grads, strict=True)) for k in range(steps)], betas
+        )
+        plain = _torch_adam_updates([sum(g[k] for g in grads) for k in range(steps)], betas)
+        assert scaled[-1] == pytest.approx(cx["update_scaled"], rel=1e-12)
+        assert plain[-1] == pytest.approx(cx["update_reference"], rel=1e-12)
+        assert abs(scaled[-1] - plain[-1]) > 1e-6
 
 
 def test_adam_l2_counterexample_recomputed_with_torch_adam():
     cx = theory.get("adam-l2.head.per-task-scale").counterexample
-    v = cx["values"]
+    assert cx["tasks"] == "any"  # the head sees alpha_t g_t whatever the number of tasks
+    v, steps = cx["values"], cx["step"]
     betas = (_frac(v, "beta_1"), _frac(v, "beta_2"))
-    a, g = _frac(v, "alpha_1"), [_frac(v, f"g_1_{k}") for k in (1, 2, 3)]
+    a, g = _frac(v, "alpha_1"), [_frac(v, f"g_1_{k}") for k in range(1, steps + 1)]
     wd = _frac(v, "lambda")
     assert wd == 1e-5  # the paper's setting
     scaled = _torch_adam_updates([a * x for x in g], betas, weight_decay=wd)
     plain = _torch_adam_updates(g, betas, weight_decay=wd)
-    k = cx["step"] - 1
-    assert scaled[k] == pytest.approx(cx["update_scaled"], rel=1e-9)
-    assert plain[k] == pytest.approx(cx["update_reference"], rel=1e-9)
-    assert abs(scaled[k] - plain[k]) > 1e-5 * abs(plain[k])  # far beyond float64 rounding
+    assert scaled[-1] == pytest.approx(cx["update_scaled"], rel=1e-9)
+    assert plain[-1] == pytest.approx(cx["update_reference"], rel=1e-9)
+    assert abs(scaled[-1] - plain[-1]) > 1e-5 * abs(plain[-1])  # far beyond float64 rounding
 
 
-def test_trained_backbone_counterexample_recomputed_with_autograd():
+def test_trained_backbone_counterexample_recomputed_with_autograd_for_each_task_count():
     def head_updates(alphas):
+        n = len(alphas)
         phi = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
-        psi = torch.tensor([0.5, 0.5], dtype=torch.float64, requires_grad=True)
-        y = torch.tensor([-1.0, 1.0], dtype=torch.float64)
+        psi = torch.full((n,), 0.5, dtype=torch.float64, requires_grad=True)
+        y = torch.tensor([-1.0, 1.0, -1.0, 1.0, 1.0][:n], dtype=torch.float64)
         opt = torch.optim.Adam([phi, psi], lr=0.01, betas=(0.9, 0.999), eps=0.0)
         out = []
         for _ in range(2):
@@ -155,12 +180,16 @@ def test_trained_backbone_counterexample_recomputed_with_autograd():
             out.append(psi[0].item() - before)
         return out
 
-    cx = theory.get("adam.head.run.trained-backbone").counterexample
-    scaled, plain = head_updates([0.1, 10.0]), head_updates([1.0, 1.0])
-    assert scaled[0] == pytest.approx(plain[0], rel=1e-12)  # first step: heads agree
-    assert scaled[1] == pytest.approx(cx["update_scaled"], rel=1e-9)
-    assert plain[1] == pytest.approx(cx["update_reference"], rel=1e-9)
-    assert not math.isclose(scaled[1], plain[1], rel_tol=1e-6)
+    top = theory.get("adam.head.run.trained-backbone").counterexample
+    assert [cx["tasks"] for cx in [top, *top["more_tasks"]]] == [2, 3, 4, 5]
+    for cx in [top, *top["more_tasks"]]:
+        alphas = [float(sympy.Rational(a)) for a in cx["alphas"]]
+        scaled, plain = head_updates(alphas), head_updates([1.0] * len(alphas))
+        assert cx["step"] == 2
+        assert scaled[0] == pytest.approx(plain[0], rel=1e-12)  # first step: heads agree
+        assert scaled[1] == pytest.approx(cx["update_scaled"], rel=1e-9)
+        assert plain[1] == pytest.approx(cx["update_reference"], rel=1e-9)
+        assert not math.isclose(scaled[1], plain[1], rel_tol=1e-6)
 
 
 def _torch_sgd_updates(grads, lr, momentum=0.0, dampening=0.0):
@@ -213,7 +242,7 @@ def test_hybrid_counterexample_names_the_sgd_heads_and_matches_torch():
     cx = theory.get("hybrid.sgd-momentum-heads-adam-backbone.head.per-task-scale").counterexample
     assert cx["part"] == "heads (sgd)" and cx["step"] == 1
     v = cx["values"]
-    a, g = _frac(v, "alpha_1"), [_frac(v, f"g_1_{k}") for k in (1, 2, 3)]
+    a, g = _frac(v, "alpha_1"), [_frac(v, "g_1_1")]  # the values of step 1
     hp = {"momentum": _frac(v, "mu"), "dampening": _frac(v, "tau")}
     scaled = _torch_sgd_updates([a * x for x in g], _frac(v, "lr"), **hp)
     assert scaled[0] == pytest.approx(cx["update_scaled"], rel=1e-12)
