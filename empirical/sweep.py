@@ -311,7 +311,7 @@ def status_table(runs: Sequence[Run], *, stale_after: float = DEFAULT_STALE_AFTE
     for run in runs:
         state = run_state(run.directory, stale_after=stale_after)
         counts[state.state] += 1
-        if state.state in ("failed", "stale"):
+        if state.state in ("failed", "stale", "interrupted"):
             failures.append((run.id, f"{state.state}: {state.reason}"))
     return {"counts": counts, "problems": failures, "total": len(runs)}
 
