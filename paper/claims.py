@@ -270,8 +270,9 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "corruption-robustness",
         "empirical",
-        "Whether MTL features are more robust to image corruptions than single-task features "
-        "depends on the dataset and the architecture (Tables A8-A11).",
+        "MTL features are more robust to image corruptions than single-task features (the "
+        "paper finds a minor indication that depends on the dataset and the architecture, "
+        "Tables A8-A11; each finding is one dataset, architecture and method).",
         lambda root: study_findings(
             root, "corruptions", "corruption-robustness", ("mtl-more-robust",)
         ),
