@@ -226,45 +226,40 @@ def _tex_escape(text: str) -> str:
 _TEX_LEVER = {"lr x alpha_t": r"$\alpha_t \eta$", "inert": "--", "no lr factor": r"$\times$"}
 
 
-def to_latex(
-    table: dict[str, dict[str, Cell]], lever_table: dict[str, dict[str, Cell]] | None = None
-) -> str:
-    lines = [
-        r"\begin{tabular}{l" + "c" * len(KINDS) + "}",
+def _tex_tabular(
+    table: dict[str, dict[str, Cell]],
+    kinds: tuple[str, ...],
+    titles: dict[str, str],
+    symbols: dict[str, str],
+    legend: dict[str, str],
+) -> list[str]:
+    """One ``tabular`` (a row per optimizer, a column per kind; verdicts as ``symbols``, others
+    escaped) and its legend as comments."""
+    return [
+        r"\begin{tabular}{l" + "c" * len(kinds) + "}",
         r"\toprule",
-        "optimizer & " + " & ".join(KIND_TITLES[k] for k in KINDS) + r" \\",
+        "optimizer & " + " & ".join(titles[k] for k in kinds) + r" \\",
         r"\midrule",
         *(
             _tex_escape(opt)
             + " & "
-            + " & ".join(_TEX_VERDICT[row[k].verdict] for k in KINDS)
+            + " & ".join(symbols.get(row[k].verdict, _tex_escape(row[k].verdict)) for k in kinds)
             + r" \\"
             for opt, row in table.items()
         ),
         r"\bottomrule",
         r"\end{tabular}",
-        *(f"% {_TEX_VERDICT[v]} ({v}): {m}" for v, m in LEGEND.items()),
+        *(f"% {symbols[v]} ({v}): {m}" for v, m in legend.items()),
     ]
+
+
+def to_latex(
+    table: dict[str, dict[str, Cell]], lever_table: dict[str, dict[str, Cell]] | None = None
+) -> str:
+    lines = _tex_tabular(table, KINDS, KIND_TITLES, _TEX_VERDICT, LEGEND)
     if lever_table is not None:
-        lines += [
-            "",
-            r"\begin{tabular}{l" + "c" * len(LEVER_KINDS) + "}",
-            r"\toprule",
-            "optimizer & " + " & ".join(LEVER_TITLES[k] for k in LEVER_KINDS) + r" \\",
-            r"\midrule",
-            *(
-                _tex_escape(opt)
-                + " & "
-                + " & ".join(
-                    _TEX_LEVER.get(row[k].verdict, _tex_escape(row[k].verdict)) for k in LEVER_KINDS
-                )
-                + r" \\"
-                for opt, row in lever_table.items()
-            ),
-            r"\bottomrule",
-            r"\end{tabular}",
-            *(f"% {_TEX_LEVER[v]} ({v}): {m}" for v, m in LEVER_LEGEND.items()),
-        ]
+        lever = _tex_tabular(lever_table, LEVER_KINDS, LEVER_TITLES, _TEX_LEVER, LEVER_LEGEND)
+        lines += ["", *lever]
     return "\n".join(lines) + "\n"
 
 

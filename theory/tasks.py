@@ -356,6 +356,15 @@ def refute(
     return {**first, "more_tasks": more}
 
 
+def _proven_for_symbolic_t(
+    sid: str, claim: str, assumptions: tuple[str, ...], proof: Proof
+) -> Statement:
+    """``holds`` for any number of tasks: the proof's residuals and equations."""
+    residuals = proof.unrolled + proof.induction
+    assumptions = (*assumptions, TASKS_SYMBOLIC)
+    return Statement(sid, claim, "holds", assumptions, residuals, derivation=proof.equations)
+
+
 def statement(
     sid: str,
     claim: str,
@@ -379,9 +388,7 @@ def statement(
     comparison = compare(config, kind, reference, schedule)
     proof = comparison.proof
     if proof.holds:
-        residuals = proof.unrolled + proof.induction
-        assumptions = (*assumptions, TASKS_SYMBOLIC)
-        return Statement(sid, claim, "holds", assumptions, residuals, derivation=proof.equations)
+        return _proven_for_symbolic_t(sid, claim, assumptions, proof)
     found = refute(comparison, config, kind, instance)
     if found is not None:
         which = TASKS_HEAD_REFUTED if kind == "head-per-task-scale" else TASKS_REFUTED
@@ -485,9 +492,7 @@ def run_statement(
     """:func:`prove_run`'s verdict; refuted by a given gradient sequence (constant ``G_k``)."""
     proof = prove_run(config, reference)
     if proof.holds:
-        residuals = proof.unrolled + proof.induction
-        assumptions = (*assumptions, TASKS_SYMBOLIC)
-        return Statement(sid, claim, "holds", assumptions, residuals, derivation=proof.equations)
+        return _proven_for_symbolic_t(sid, claim, assumptions, proof)
     comparison = compare(config, "head-per-task-scale", reference)
     found = counterexample(comparison, config, None)
     if found is None:
@@ -573,9 +578,7 @@ def linear_statement(
     the first residual that is nonzero on numbers."""
     proof = prove_linear(config)
     if proof.holds:
-        residuals = proof.unrolled + proof.induction
-        assumptions = (*assumptions, TASKS_SYMBOLIC)
-        return Statement(sid, claim, "holds", assumptions, residuals, derivation=proof.equations)
+        return _proven_for_symbolic_t(sid, claim, assumptions, proof)
     values = values_with(None)
     found = []
     for n in EACH_T:
@@ -677,9 +680,7 @@ def time_varying_statement(
     comparison = prove_time_varying(config)
     proof = comparison.proof
     if proof.holds:
-        residuals = proof.unrolled + proof.induction
-        assumptions = (*assumptions, TASKS_SYMBOLIC)
-        return Statement(sid, claim, "holds", assumptions, residuals, derivation=proof.equations)
+        return _proven_for_symbolic_t(sid, claim, assumptions, proof)
     found = counterexample(comparison, config, None, TIME_VARYING_INSTANCE)
     if found is None:
         raise RuntimeError(f"statement {sid!r}: neither proven nor refuted on the instance")

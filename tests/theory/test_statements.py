@@ -111,9 +111,10 @@ def test_unrolled_proof_has_steps_plus_induction():
     assert len(theory.get("adam.head.per-task-scale").residuals) == 3 + 3
 
 
-def _torch_adam_updates(grads, betas, eps=0.0, lr=0.01, weight_decay=0.0):
+def _torch_updates(optimizer, grads, **hp):
+    """The updates torch's ``optimizer`` makes on one float64 parameter (1.0) fed ``grads``."""
     p = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.Adam([p], lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    opt = optimizer([p], **hp)
     out = []
     for g in grads:
         before = p.detach().clone()
@@ -121,6 +122,12 @@ def _torch_adam_updates(grads, betas, eps=0.0, lr=0.01, weight_decay=0.0):
         opt.step()
         out.append((p.detach() - before).item())
     return out
+
+
+def _torch_adam_updates(grads, betas, eps=0.0, lr=0.01, weight_decay=0.0):
+    return _torch_updates(
+        torch.optim.Adam, grads, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay
+    )
 
 
 def _frac(values, name):
@@ -193,15 +200,7 @@ def test_trained_backbone_counterexample_recomputed_with_autograd_for_each_task_
 
 
 def _torch_sgd_updates(grads, lr, momentum=0.0, dampening=0.0):
-    p = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.SGD([p], lr=lr, momentum=momentum, dampening=dampening)
-    out = []
-    for g in grads:
-        before = p.detach().clone()
-        p.grad = torch.tensor([g], dtype=torch.float64)
-        opt.step()
-        out.append((p.detach() - before).item())
-    return out
+    return _torch_updates(torch.optim.SGD, grads, lr=lr, momentum=momentum, dampening=dampening)
 
 
 @pytest.mark.parametrize("slug", ["sgd", "sgd-momentum"])

@@ -5,9 +5,9 @@ import pytest
 import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numeric_runs import grad, run
 
 import theory
-from mtl.optim import NUMPY, get_rule
 from theory import configs as C
 from theory import tasks
 from theory.engine import Proof
@@ -70,26 +70,6 @@ def test_a_linear_statement_undecided_for_symbolic_t_is_proven_for_each_t(monkey
     assert s.verdict == "holds" and s.assumptions[-1] == tasks.TASKS_EACH
 
 
-def _run(name, seqs, hps, per_task):
-    """Updates of rule ``name`` (NUMPY backend) on per-task sequences, summed unless per_task."""
-    rule = get_rule(name)
-    p = np.array(1.0)
-    states = [rule.init(NUMPY, p, **{**rule.defaults, **hp}) for hp in hps]
-    out = []
-    for k, gs in enumerate(zip(*seqs, strict=True), start=1):
-        if per_task:
-            new = p + sum(
-                rule.step(NUMPY, p, np.array(g), s, k, **hp) - p
-                for g, s, hp in zip(gs, states, hps, strict=True)
-            )
-        else:
-            new = rule.step(NUMPY, p, np.array(sum(gs)), states[0], k, **hps[0])
-        out.append(float(new - p))
-        p = new
-    return np.array(out)
-
-
-grad = st.floats(0.05, 5.0).flatmap(lambda m: st.sampled_from([m, -m]))
 tasks_and_data = st.integers(2, 5).flatmap(
     lambda n: st.tuples(
         st.lists(st.floats(1e-3, 1e3), min_size=n, max_size=n),
@@ -105,7 +85,7 @@ def test_per_task_adam_backbone_is_invariant_for_t_tasks(data, b1, b2):
     hps = [{"lr": 0.01, "betas": (b1, b2), "eps": 0.0}] * len(scales)
     scaled = [[a * g for g in seq] for a, seq in zip(scales, grads, strict=True)]
     np.testing.assert_allclose(
-        _run("adam", scaled, hps, True), _run("adam", grads, hps, True), rtol=1e-9, atol=1e-15
+        run("adam", scaled, hps, True), run("adam", grads, hps, True), rtol=1e-9, atol=1e-15
     )
 
 
@@ -115,5 +95,5 @@ def test_sgd_backbone_is_linear_in_the_scales_of_t_tasks(data, mu, tau):
     scales, grads = data
     hp = [{"lr": 0.1, "momentum": mu, "dampening": tau}]
     scaled = [[a * g for g in seq] for a, seq in zip(scales, grads, strict=True)]
-    alone = sum(a * _run("sgd", [seq], hp, False) for a, seq in zip(scales, grads, strict=True))
-    np.testing.assert_allclose(_run("sgd", scaled, hp, False), alone, rtol=1e-9, atol=1e-12)
+    alone = sum(a * run("sgd", [seq], hp, False) for a, seq in zip(scales, grads, strict=True))
+    np.testing.assert_allclose(run("sgd", scaled, hp, False), alone, rtol=1e-9, atol=1e-12)
