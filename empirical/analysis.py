@@ -9,7 +9,7 @@ Selections use validation columns (``val/...``) only; test columns (``test/...``
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -116,6 +116,37 @@ def best_learning_rates(
     return runs.merge(best[[*keys, *lr_keys]], on=[*keys, *lr_keys])
 
 
+def grid_edges(
+    runs: pd.DataFrame, best: pd.DataFrame, keys: Sequence[str], lr_key: str = "lr"
+) -> dict[tuple, str]:
+    """Groups whose best learning rate is the ``largest`` or ``smallest`` of the two or more
+    they ran: their optimum may lie outside the grid, so a comparison they lose is not settled."""
+    keys = list(keys)
+    tried = runs.groupby(keys)[lr_key].agg(["min", "max", "nunique"])
+    edges = {}
+    for group, lr in best.groupby(keys)[lr_key].first().items():
+        low, high, count = tried.loc[group, ["min", "max", "nunique"]]
+        if count >= 2 and lr in (low, high):
+            edges[group if isinstance(group, tuple) else (group,)] = (
+                "largest" if lr == high else "smallest"
+            )
+    return edges
+
+
+def guard_grid_edges(verdict: Verdict, edges: dict[tuple, str], optimizer: str) -> Verdict:
+    """``verdict``, made ``inconclusive`` when it is decided against ``optimizer`` while that
+    optimizer's best learning rate sits at the edge of its grid for some method (``edges``
+    keyed by ``(method, optimizer)``, as :func:`grid_edges`): a wider grid could reverse it."""
+    at_edge = sorted(f"{key[0]} ({edge})" for key, edge in edges.items() if key[1] == optimizer)
+    if verdict.verdict not in ("confirmed", "refuted") or not at_edge:
+        return verdict
+    evidence = (
+        f"{verdict.evidence}; would be {verdict.verdict}, but the best lr of {optimizer} is at "
+        f"the edge of its grid for {', '.join(at_edge)}: widen the grid"
+    )
+    return replace(verdict, verdict="inconclusive", evidence=evidence)
+
+
 def pareto_table(
     pool: pd.DataFrame, group: str, metrics: Sequence[str], *, resamples: int = 500, seed: int = 0
 ) -> dict[str, dict[str, Any]]:
@@ -153,6 +184,8 @@ __all__ = [
     "Verdict",
     "best_learning_rates",
     "bootstrap",
+    "grid_edges",
+    "guard_grid_edges",
     "interval_from_direction",
     "metric_columns",
     "pareto_table",

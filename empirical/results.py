@@ -4,8 +4,9 @@
 configuration flattened (nested keys joined by ``.``, e.g. ``method_options.c``), then the
 epoch's logged values as the trainer wrote them (``epoch``, ``train/loss``, ``val/miou``,
 ``test/abs_err``, ...; wall-clock figures as ``time.<key>``). :func:`selected_table` has one row
-per run: the configuration and the metrics of the epoch the trainer selected on validation
-(``best.json``), so test metrics never take part in a selection here.
+per finished run: the configuration and the metrics of the epoch the trainer selected on validation
+(``best.json``), so test metrics never take part in a selection here; :func:`diverged_table`
+one row per run stopped by a non-finite loss.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from empirical.sweep import read_sweep, run_state
+from empirical.sweep import RunState, read_sweep, run_state
 
 METRICS_FILE = "metrics.jsonl"
 BEST_FILE = "best.json"
@@ -85,4 +86,34 @@ def selected_table(root: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-__all__ = ["epochs_table", "flatten", "read_metrics", "selected", "selected_table"]
+DIVERGED = "non-finite"
+"""How the reason of a run stopped by a NaN or infinite loss begins (the trainer's status)."""
+
+
+def diverged(state: RunState) -> bool:
+    """A ``failed`` run stopped by a non-finite loss: an outcome of its settings, not a fault."""
+    return state.state == "failed" and str(state.reason or "").startswith(DIVERGED)
+
+
+def diverged_table(root: str | Path) -> pd.DataFrame:
+    """One row per diverged run of the sweep in ``root``: its configuration, ``diverged`` True
+    and no metrics (a learning rate that diverges is a result of the sweep, never its best)."""
+    _, runs = read_sweep(root)
+    rows = [
+        {"run_id": run.id, **flatten(run.config), "diverged": True}
+        for run in runs
+        if diverged(run_state(run.directory))
+    ]
+    return pd.DataFrame(rows)
+
+
+__all__ = [
+    "DIVERGED",
+    "diverged",
+    "diverged_table",
+    "epochs_table",
+    "flatten",
+    "read_metrics",
+    "selected",
+    "selected_table",
+]

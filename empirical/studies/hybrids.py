@@ -28,7 +28,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from empirical.analysis import Verdict, best_learning_rates, bootstrap, metric_columns, with_delta_m
+from empirical.analysis import (
+    Verdict,
+    best_learning_rates,
+    bootstrap,
+    grid_edges,
+    guard_grid_edges,
+    metric_columns,
+    with_delta_m,
+)
 from empirical.studies import optimizer_sweep as sweep_study
 from empirical.studies.common import (
     add_common_arguments,
@@ -66,7 +74,7 @@ GRIDS: dict[str, dict[str, Any]] = {
     },
     "cpu": {
         "methods": ("ew", "uw", "pcgrad"), "adam_lrs": (0.01, 0.001, 0.0001),
-        "sgd_lrs": (0.1, 0.01, 0.001), "stl_lrs": (0.01, 0.001, 0.0001), "seeds": 3,
+        "sgd_lrs": (0.3, 0.1, 0.01), "stl_lrs": (0.01, 0.001, 0.0001), "seeds": 3,
     },
     "full": {
         "methods": ("ew", "uw", "rlw", "imtl", "pcgrad", "cagrad", "aligned-mtl"),
@@ -163,9 +171,11 @@ def analyse(out: Path, setup: Setup, scale: str, runs: pd.DataFrame, val_base, t
     runs["backbone_lr"] = runs.get("backbone_lr", pd.Series(np.nan, index=runs.index)).fillna(-1)
     runs["val_dm"] = with_delta_m(runs, {f"val/{k}": v for k, v in val_base.items()}, "val")
     runs["test_dm"] = with_delta_m(runs, {f"test/{k}": v for k, v in test_base.items()}, "test")
-    best = best_learning_rates(runs, ["method", "optimizer"], "val_dm", ("lr", "backbone_lr"))
+    keys = ["method", "optimizer"]
+    best = best_learning_rates(runs, keys, "val_dm", ("lr", "backbone_lr"))
+    edges = grid_edges(runs, best, keys)
     metrics = [m for m in metric_columns(runs, "test") if m in test_base]
-    table = sweep_study._results_table(best, metrics)
+    table = sweep_study._results_table(best, metrics, edges)
     write_csv(out / "table.csv", list(table.columns), table.itertuples(index=False))
     source = f"mtlp empirical {STUDY} --scale {scale}; setup {setup.name}; {len(runs)} runs"
     atomic_write_text(
@@ -210,9 +220,11 @@ def analyse(out: Path, setup: Setup, scale: str, runs: pd.DataFrame, val_base, t
     else:
         verdict = "inconclusive"
     verdicts = [Verdict("head-invariance-explains-adam", verdict, scale, data, evidence)]
+    # every retained fraction is measured from SGD's Δm: an untuned SGD inflates them all
     claim = "invariant-sgd-heads-keep-adam-gain"
     if RMS_HEADS not in rows:
-        return [*verdicts, Verdict(claim, "not run", scale, data, f"no {RMS_HEADS} runs")]
+        verdicts.append(Verdict(claim, "not run", scale, data, f"no {RMS_HEADS} runs"))
+        return [guard_grid_edges(v, edges, "sgd") for v in verdicts]
     _, r_lo, r_hi = rows[RMS_HEADS]
     evidence = f"retained by {fraction(RMS_HEADS)}; prediction: >= 0.5"
     if SWATS in rows:
@@ -221,7 +233,8 @@ def analyse(out: Path, setup: Setup, scale: str, runs: pd.DataFrame, val_base, t
         verdict, evidence = "inconclusive", evidence + no_gain
     else:
         verdict = "confirmed" if r_lo >= 0.5 else "refuted" if r_hi < 0.5 else "inconclusive"
-    return [*verdicts, Verdict(claim, verdict, scale, data, evidence)]
+    verdicts.append(Verdict(claim, verdict, scale, data, evidence))
+    return [guard_grid_edges(v, edges, "sgd") for v in verdicts]
 
 
 def retained_fraction(

@@ -31,12 +31,15 @@ from empirical.analysis import (
     Verdict,
     best_learning_rates,
     bootstrap,
+    grid_edges,
+    guard_grid_edges,
     interval_from_direction,
     metric_columns,
     pareto_table,
     with_delta_m,
 )
 from empirical.figures import lr_sensitivity, parallel_coordinates
+from empirical.results import diverged_table
 from empirical.studies.common import (
     PAPER_LRS,
     STL_LRS_FULL,
@@ -75,7 +78,11 @@ GRIDS: dict[str, dict[str, Any]] = {
     "cpu": {
         "methods": ("ew", "uw", "imtl", "pcgrad", "cagrad", "adatask", "mtl-io", "uw-o"),
         "optimizers": ("adam", "sgd", "signsgd"),
-        "lrs": (0.1, 0.01, 0.001, 0.0001),
+        "lrs": {
+            "adam": (0.1, 0.01, 0.001, 0.0001),
+            "sgd": (1.0, 0.3, 0.1, 0.01, 0.001),
+            "signsgd": (0.1, 0.01, 0.001, 0.0001),
+        },
         "stl_lrs": (0.01, 0.001, 0.0001),
         "seeds": 3,
     },
@@ -104,13 +111,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser)
 
 
+def learning_rates(grid: dict[str, Any], optimizer: str) -> tuple[float, ...]:
+    """The grid's learning rates of ``optimizer``: one shared tuple, or one per optimizer (a
+    grid whose SGD optimum would lie above Adam's range)."""
+    lrs = grid["lrs"]
+    return lrs[optimizer] if isinstance(lrs, dict) else lrs
+
+
 def mtl_configs(setup: Setup, grid: dict[str, Any], seeds: int, root: Path) -> list[dict]:
     configs = []
     for method in grid["methods"]:
         for opt in grid["optimizers"]:
             if opt not in ONLY_WITH.get(method, (opt,)):
                 continue
-            for lr in grid["lrs"]:
+            for lr in learning_rates(grid, opt):
                 for seed in range(seeds):
                     configs.append(
                         setup.config(
@@ -152,28 +166,30 @@ def run(args: argparse.Namespace) -> int:
     for setup in chosen:
         out = root / setup.name
         stl_table = run_phase(out, "stl", stl[setup.name], args)
-        missing = _unfinished(stl_table, stl[setup.name], "single-task")
+        missing = _unfinished(len(stl_table), stl[setup.name], "single-task")
         if not missing:
             val_base, test_base = baselines(root, stl_table, setup)
             mtl_table = run_phase(out, "mtl", mtl[setup.name], args)
-            missing = _unfinished(mtl_table, mtl[setup.name], "multi-task")
+            lost = diverged_table(out / "mtl")
+            missing = _unfinished(len(mtl_table) + len(lost), mtl[setup.name], "multi-task")
         if missing:  # narrowed by --where, interrupted or failed runs: no verdict from a part
             data = f"{DATA_LABELS[setup.data]} ({setup.name})"
             verdicts += [Verdict(c, "not run", args.scale, data, missing) for c in CLAIMS]
             continue
-        verdicts += analyse(out, setup, args.scale, mtl_table, val_base, test_base)
+        verdicts += analyse(out, setup, args.scale, mtl_table, val_base, test_base, lost)
     write_verdicts(root, verdicts, STUDY)
     return 0
 
 
-def _unfinished(table: pd.DataFrame, configs: list[dict], phase: str) -> str:
-    """Empty when every run of the phase finished; else what is missing (the grid must be
-    complete for a verdict: best learning rates and Pareto pools compare like with like)."""
-    if len(table) == len(configs):
+def _unfinished(done: int, configs: list[dict], phase: str) -> str:
+    """Empty when every run of the phase finished or diverged; else what is missing (the grid
+    must be complete for a verdict: best learning rates and Pareto pools compare like with
+    like)."""
+    if done == len(configs):
         return ""
     return (
-        f"{len(table)} of {len(configs)} {phase} runs finished; `mtlp sweep status` names the "
-        "others, and running the study again completes the grid"
+        f"{done} of {len(configs)} {phase} runs finished or diverged; `mtlp sweep status` names "
+        "the others, and running the study again completes the grid"
     )
 
 
@@ -184,13 +200,18 @@ def analyse(
     runs: pd.DataFrame,
     val_base: dict[str, float],
     test_base: dict[str, float],
+    diverged: pd.DataFrame | None = None,
 ) -> list[Verdict]:
-    """Tables, curves, Pareto counts, figures and verdicts of one setup's MTL runs."""
+    """Tables, curves, Pareto counts, figures and verdicts of one setup's MTL runs; a diverged
+    run (``diverged``) scores Δm = +inf on validation, so its learning rate is never the best."""
     runs = runs.copy()
-    runs["optimizer"] = runs["optimizer"].map(LABELS)
     runs["val_dm"] = with_delta_m(runs, {f"val/{k}": v for k, v in val_base.items()}, "val")
     runs["test_dm"] = with_delta_m(runs, {f"test/{k}": v for k, v in test_base.items()}, "test")
     metrics = [m for m in metric_columns(runs, "test") if m in test_base]
+    runs["diverged"] = False
+    if diverged is not None and not diverged.empty:
+        runs = pd.concat([runs, diverged.assign(val_dm=np.inf, test_dm=np.nan)], ignore_index=True)
+    runs["optimizer"] = runs["optimizer"].map(LABELS)
     source = f"mtlp empirical {STUDY} --scale {scale}; setup {setup.name}; {len(runs)} runs"
 
     curves = (
@@ -203,7 +224,9 @@ def analyse(
     save_figure(fig, out / "lr_sensitivity.png", dpi=120)
 
     best = best_learning_rates(runs, ["method", "optimizer"], "val_dm")
-    table = _results_table(best, metrics)
+    edges = grid_edges(runs, best, ["method", "optimizer"])
+    best = best[~best["diverged"].astype(bool)]  # a cell whose every lr diverged has no best
+    table = _results_table(best, metrics, edges)
     write_csv(out / "table.csv", list(table.columns), table.itertuples(index=False))
     atomic_write_text(out / "table.md", _markdown(table, setup, test_base, metrics, source))
 
@@ -223,7 +246,7 @@ def analyse(
         pool, metrics, [i in front_idx for i in range(len(pool))], setup.name, source
     )
     save_figure(fig, out / "parallel_coordinates.png", dpi=120)
-    return _verdicts(best, pareto, setup, scale)
+    return _verdicts(best, pareto, setup, scale, edges)
 
 
 def _directions(metrics: list[str]) -> dict[str, bool]:
@@ -232,11 +255,12 @@ def _directions(metrics: list[str]) -> dict[str, bool]:
     return {m: higher_is_better(m) for m in metrics}
 
 
-def _results_table(best: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+def _results_table(best: pd.DataFrame, metrics: list[str], edges: dict[tuple, str]) -> pd.DataFrame:
     rows = []
     for (method, opt), part in best.groupby(["method", "optimizer"], sort=False):
         mean, lo, hi = bootstrap(part["test_dm"].to_numpy())
         row = {"method": method, "optimizer": opt, "lr": float(part["lr"].iloc[0])}
+        row["lr_at_edge"] = edges.get((method, opt), "")
         row |= {m: float(part[f"test/{m}"].mean()) for m in metrics}
         std = float(part["test_dm"].std()) if len(part) > 1 else 0.0
         row |= {"delta_m": mean, "delta_m_std": std, "delta_m_lo": lo, "delta_m_hi": hi}
@@ -253,7 +277,8 @@ def _markdown(table, setup, test_base, metrics, source) -> str:
         "| STL | adam | | " + " | ".join(f"{test_base[m]:.4g}" for m in metrics) + " | | |"
     )
     for r in table.to_dict("records"):
-        cells = [r["method"], r["optimizer"], f"{r['lr']:g}", *(f"{r[m]:.4g}" for m in metrics)]
+        lr = f"{r['lr']:g}" + (f" ({r['lr_at_edge']} tried)" if r["lr_at_edge"] else "")
+        cells = [r["method"], r["optimizer"], lr, *(f"{r[m]:.4g}" for m in metrics)]
         cells += [f"{r['delta_m']:.2f} ±{r['delta_m_std']:.2f}"]
         cells += [f"[{r['delta_m_lo']:.2f}, {r['delta_m_hi']:.2f}]"]
         lines.append("| " + " | ".join(cells) + " |")
@@ -275,7 +300,9 @@ def _pareto_markdown(pareto, per_method, source) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _verdicts(best: pd.DataFrame, pareto: dict, setup: Setup, scale: str) -> list[Verdict]:
+def _verdicts(
+    best: pd.DataFrame, pareto: dict, setup: Setup, scale: str, edges: dict[tuple, str]
+) -> list[Verdict]:
     data = f"{DATA_LABELS[setup.data]} ({setup.name})"
     out = []
     adam, sgd = pareto.get("adam"), pareto.get("sgd")
@@ -288,7 +315,8 @@ def _verdicts(best: pd.DataFrame, pareto: dict, setup: Setup, scale: str) -> lis
             f"Pareto-optimal runs (full front): Adam {a['count']} [{a['lo']:.0f}, {a['hi']:.0f}], "
             f"SGD {s['count']} [{s['lo']:.0f}, {s['hi']:.0f}] of {adam['pool']} and {sgd['pool']}"
         )
-        out.append(Verdict("adam-dominates-pareto-front", verdict, scale, data, evidence))
+        found = Verdict("adam-dominates-pareto-front", verdict, scale, data, evidence)
+        out.append(guard_grid_edges(found, edges, _loser(verdict, "adam", "sgd")))
     for better in ("adam", "signsgd"):
         claim = f"{better}-lower-delta-m-than-sgd"
         diffs = _paired_differences(best, better, "sgd")
@@ -302,8 +330,15 @@ def _verdicts(best: pd.DataFrame, pareto: dict, setup: Setup, scale: str) -> lis
             f"mean over methods and seeds of Δm(SGD) - Δm({better}) = {mean:.2f} points, 95% "
             f"interval [{lo:.2f}, {hi:.2f}] ({len(diffs)} pairs)"
         )
-        out.append(Verdict(claim, interval_from_direction(lo, hi), scale, data, evidence))
+        verdict = interval_from_direction(lo, hi)
+        found = Verdict(claim, verdict, scale, data, evidence)
+        out.append(guard_grid_edges(found, edges, _loser(verdict, better, "sgd")))
     return out
+
+
+def _loser(verdict: str, better: str, worse: str) -> str:
+    """The optimizer a decided verdict finds worse (``worse`` if confirmed, else ``better``)."""
+    return worse if verdict == "confirmed" else better
 
 
 def _paired_differences(best: pd.DataFrame, better: str, worse: str) -> np.ndarray:
