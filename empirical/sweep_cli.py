@@ -1,4 +1,5 @@
-"""``mtlp sweep status DIR`` and ``mtlp sweep run DIR``: inspect and continue a recorded sweep.
+"""``mtlp sweep status DIR`` and ``mtlp sweep run DIR``: inspect and continue a recorded sweep
+(``status`` also takes a study's folder: every sweep below it).
 
 ``run`` starts the pending runs and resumes the stale ones of the sweep recorded in ``DIR``
 (``mtlp empirical STUDY`` records it), narrowed by ``--where KEY=VALUE[,VALUE...]``; finished
@@ -9,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from empirical.sweep import (
     DEFAULT_STALE_AFTER,
     EXECUTORS,
+    SWEEP_FILE,
     execute,
     parse_filters,
     read_sweep,
@@ -70,12 +73,21 @@ def run_sweep(args: argparse.Namespace, root) -> int:
 
 
 def print_status(root, stale_after: float) -> None:
-    name, runs = read_sweep(root)
-    table = status_table(runs, stale_after=stale_after)
-    counts = ", ".join(f"{k} {v}" for k, v in table["counts"].items())
-    print(f"sweep {name}: {table['total']} runs: {counts}")
-    for run_id, reason in table["problems"]:
-        print(f"  {run_id}: {reason}")
+    """The status of the sweep in ``root`` or, given a study's folder, of every sweep below it."""
+    root = Path(root)
+    found = (
+        [root]
+        if (root / SWEEP_FILE).is_file()
+        else sorted(p.parent for p in root.rglob(SWEEP_FILE))
+    )
+    for folder in found or [root]:  # none: read_sweep names the missing file
+        name, runs = read_sweep(folder)
+        table = status_table(runs, stale_after=stale_after)
+        counts = ", ".join(f"{k} {v}" for k, v in table["counts"].items())
+        where = "" if folder == root else f" ({folder.relative_to(root)})"
+        print(f"sweep {name}{where}: {table['total']} runs: {counts}")
+        for run_id, reason in table["problems"]:
+            print(f"  {run_id}: {reason}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -176,3 +176,12 @@ def test_cli_status_and_run(tmp_path, on_path, monkeypatch, capsys):
     assert "finished 2" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         sweep_cli.main(["status", str(tmp_path / "missing")])
+
+
+def test_cli_status_of_a_study_folder_lists_every_sweep_below_it(tmp_path, capsys):
+    write_sweep(tmp_path / "setup" / "stl", "stl", grid())
+    write_sweep(tmp_path / "setup" / "mtl", "mtl", grid()[:2])
+    assert sweep_cli.main(["status", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("sweep mtl (setup/mtl): 2 runs: pending 2")
+    assert out[1].startswith("sweep stl (setup/stl): 4 runs: pending 4")
