@@ -13,12 +13,10 @@ LibMTL 1.1.5's CAGrad hard-codes three tasks. After a warm-up, the steps of all 
 the medians of wall-clock and of process CPU time and their ratios (ours / LibMTL, target
 <= 1.05) are printed.
 
-LibMTL 1.1.5 (``pip install --no-deps libmtl==1.1.5``) needs shims on current torch and
-torchvision, applied here at run time and never in the package: a stand-in for the removed
-``torchvision.models.utils`` (``load_state_dict_from_url`` from ``torch.hub``) before the import,
-and ``zero_grad(set_to_none=False)`` for the shared parameters (its ``_reset_grad`` writes into
-``param.grad.data``, which ``set_to_none=True``, torch's default now, leaves as ``None``). Its
-``Trainer`` is not used, so its hard-coded ``cuda:0`` and ``iterator.next()`` do not matter.
+LibMTL 1.1.5 (``pip install libmtl==1.1.5``, in the ``test`` extra) is imported and wired
+through ``tests/methods/peers.py``, which holds its shims for current torch and torchvision (see
+that module). Its ``Trainer`` is not used, so its hard-coded ``cuda:0`` and ``iterator.next()``
+do not matter.
 
     python benchmarks/bench_methods_libmtl.py [--reps 50] [--warmup 5] [--size 32] [--batch 16]
         [--threads N]
@@ -34,8 +32,8 @@ import copy
 import statistics
 import sys
 import time
-import types
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from _shared import add_timing_arguments, apply_timing_arguments, small_cnn
@@ -44,6 +42,9 @@ import mtl
 import mtl.methods
 from mtl.losses import depth_loss
 from mtl.model import HardParameterSharing
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "methods"))
+import peers  # LibMTL's shims and wiring, shared with the parity tests
 
 TASKS = 3
 #: Our registry name and LibMTL's (class name, backward keyword arguments at its defaults).
@@ -55,61 +56,17 @@ METHODS: dict[str, tuple[str, dict[str, object]]] = {
 }
 
 
-def import_libmtl_weighting() -> types.ModuleType:
-    """``LibMTL.weighting`` with the stand-in for ``torchvision.models.utils`` installed first."""
-    if "torchvision.models.utils" not in sys.modules:
-        stand_in = types.ModuleType("torchvision.models.utils")
-        stand_in.load_state_dict_from_url = torch.hub.load_state_dict_from_url
-        sys.modules["torchvision.models.utils"] = stand_in
-    try:
-        import LibMTL.weighting as weighting
-    except ImportError as error:
-        raise SystemExit(
-            f"LibMTL is needed for this comparison ({error}): pip install --no-deps libmtl==1.1.5"
-        ) from None
-    return weighting
-
-
-def libmtl_method(
-    weighting: types.ModuleType, cls_name: str, model: HardParameterSharing, tasks: int = TASKS
-):
-    """An instance of LibMTL's weighting ``cls_name`` wired to ``model`` as its Trainer does."""
-    base = getattr(weighting, cls_name)
-
-    class Wired(base):
-        def __init__(self) -> None:
-            super().__init__()
-            self.encoder = model.encoder
-            self.task_num = tasks
-            self.task_name = list(model.task_names)
-            self.device = torch.device("cpu")
-            self.rep_grad = False
-            self.rep = None
-
-        def get_share_params(self):
-            return self.encoder.parameters()
-
-        def zero_grad_share_params(self) -> None:
-            self.encoder.zero_grad(set_to_none=False)
-
-    wired = Wired()
-    wired.init_param()
-    return wired
-
-
 def make_steps(
-    name: str, weighting: types.ModuleType, x: torch.Tensor, targets: list[torch.Tensor]
+    name: str, x: torch.Tensor, targets: list[torch.Tensor]
 ) -> dict[str, Callable[[], None]]:
     """The two training steps (LibMTL's, ours) of method ``name``, on identical model copies."""
     torch.manual_seed(0)
     theirs_model = small_cnn(TASKS, width=16, depth=4)
     ours_model = copy.deepcopy(theirs_model)
     cls_name, kwargs = METHODS[name]
-    theirs = libmtl_method(weighting, cls_name, theirs_model)
+    theirs = peers.wire(cls_name, TASKS, lambda: list(theirs_model.encoder.parameters()))
     ours = mtl.methods.get(name, tasks=TASKS) if name == "imtl" else mtl.methods.get(name)
-    # ``theirs`` holds the encoder as a submodule (as LibMTL's model does): list each parameter once
-    theirs_params = list(dict.fromkeys([*theirs_model.parameters(), *theirs.parameters()]))
-    theirs_opt = torch.optim.Adam(theirs_params, lr=1e-3)
+    theirs_opt = torch.optim.Adam([*theirs_model.parameters(), *theirs.parameters()], lr=1e-3)
     ours_opt = torch.optim.Adam([*ours_model.parameters(), *ours.parameters()], lr=1e-3)
     shared = ours_model.shared_parameters()
     heads = [p for t in ours_model.task_names for p in ours_model.task_parameters(t)]
@@ -141,16 +98,13 @@ def main(argv: list[str] | None = None) -> dict[tuple[str, str], float]:
     parser.add_argument("--batch", type=int, default=16, help="batch size")
     args = parser.parse_args(argv)
     apply_timing_arguments(args)
-    weighting = import_libmtl_weighting()
     generator = torch.Generator().manual_seed(1)
     x = torch.randn(args.batch, 3, args.size, args.size, generator=generator)
     targets = [
         torch.rand(args.batch, 1, args.size, args.size, generator=generator) for _ in range(TASKS)
     ]
     steps = {
-        (name, side): fn
-        for name in METHODS
-        for side, fn in make_steps(name, weighting, x, targets).items()
+        (name, side): fn for name in METHODS for side, fn in make_steps(name, x, targets).items()
     }
     for step in steps.values():
         for _ in range(args.warmup):

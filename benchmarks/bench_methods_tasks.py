@@ -61,18 +61,15 @@ LIBMTL = {
 Step = Callable[[], None]
 
 
-def make_libmtl_step(
-    name: str, tasks: int, x: torch.Tensor, targets: list[torch.Tensor], weighting
-) -> Step:
+def make_libmtl_step(name: str, tasks: int, x: torch.Tensor, targets: list[torch.Tensor]) -> Step:
     """One training step of LibMTL 1.1.5's version of ``name`` (same model, torch Adam)."""
-    from bench_methods_libmtl import libmtl_method
+    from bench_methods_libmtl import peers
 
     torch.manual_seed(0)
     model = small_cnn(tasks)
     cls_name, kwargs = LIBMTL[name]
-    method = libmtl_method(weighting, cls_name, model, tasks)
-    params = list(dict.fromkeys([*model.parameters(), *method.parameters()]))
-    opt = torch.optim.Adam(params, lr=1e-3)
+    method = peers.wire(cls_name, tasks, lambda: list(model.encoder.parameters()))
+    opt = torch.optim.Adam([*model.parameters(), *method.parameters()], lr=1e-3)
 
     def step() -> None:
         opt.zero_grad()
@@ -183,10 +180,7 @@ def bench(
     if tasks != 3 and "cagrad" in theirs:
         theirs.remove("cagrad")
     makers = [(n, lambda n=n: make_step(n, tasks, x, targets)) for n in names]
-    makers += [
-        (f"libmtl:{n}", lambda n=n: make_libmtl_step(n, tasks, x, targets, weighting))
-        for n in theirs
-    ]
+    makers += [(f"libmtl:{n}", lambda n=n: make_libmtl_step(n, tasks, x, targets)) for n in theirs]
     for name, make in makers:
         step = make()
         try:
@@ -218,9 +212,9 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, tuple[float, floa
     apply_timing_arguments(args)
     weighting = None
     if args.libmtl:
-        from bench_methods_libmtl import import_libmtl_weighting
+        from bench_methods_libmtl import peers
 
-        weighting = import_libmtl_weighting()
+        weighting = peers.import_weighting()
     names = ["ew", *(n for n in args.methods if n != "ew")]
     for name in names:
         mtl.methods.method_class(name)  # unknown names raise with the valid ones

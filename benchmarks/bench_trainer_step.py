@@ -35,7 +35,7 @@ from collections.abc import Callable
 
 import torch
 from _shared import add_timing_arguments, apply_timing_arguments, small_cnn
-from bench_methods_libmtl import import_libmtl_weighting
+from bench_methods_libmtl import peers
 
 import mtl.methods
 from empirical.training.config import RunConfig
@@ -83,7 +83,7 @@ def hand_step(model, x, targets) -> Callable[[], None]:
 def libmtl_steps(model, x, targets) -> dict[str, Callable[[], None]]:
     """LibMTL's Trainer (shimmed) with PCGrad on a copy of ``model``: the loop body, with and
     without its per-step metric update."""
-    import_libmtl_weighting()
+    peers.import_weighting()
     import LibMTL
     from LibMTL.architecture import HPS
     from LibMTL.loss import AbsLoss

@@ -3,9 +3,10 @@
 Inputs: fixed (T, P) Jacobians (``--tasks``, ``--dim``, seeds 0..``--seeds``-1, rows N(0, 1)
 scaled by ``10^U(-s, s)`` for each ``--spread`` s). LibMTL's weightings take losses, not a
 Jacobian: they are driven on the linear losses ``L = J theta`` (plus a constant), whose task
-gradients w.r.t. ``theta`` are exactly the rows of J, through the ``AbsWeighting`` API with the
-shims of ``bench_methods_libmtl.py``. Stateful methods take ``--steps`` steps on the same
-Jacobian and the last direction is compared. Random methods (PCGrad, GradVac) are compared at
+gradients w.r.t. ``theta`` are exactly the rows of J, through the ``AbsWeighting`` API, and ours
+through ``mtl.backward`` on the same losses, both by ``tests/methods/peers.py`` (the driver and
+shims the parity tests use). Stateful methods take ``--steps`` steps on the same Jacobian and the
+last direction is compared. Random methods (PCGrad, GradVac) are compared at
 T = 2, where the order does not matter. Printed: one row per (method, peer, spread) with the
 minimum cosine and the range of the norm ratio (ours / peer) over the seeds.
 
@@ -18,7 +19,7 @@ import argparse
 from collections.abc import Callable
 
 import torch
-from bench_methods_libmtl import import_libmtl_weighting
+from bench_methods_libmtl import peers
 
 import mtl.methods
 
@@ -48,6 +49,9 @@ LIBMTL = {
     "mgda": ("MGDA", {"mgda_gn": "none"}),
     "imtl": ("IMTL", {}),
     "gradvac": ("GradVac", {"beta": 0.5}),
+    "gls": ("GLS", {}),
+    "uw": ("UW", {}),
+    "rlw": ("RLW", {"dist": "Normal"}),  # both sides draw from the same seeded stream
 }
 RANDOM = {"pcgrad", "gradvac"}
 
@@ -81,37 +85,22 @@ def torchjd(name: str, tasks: int, steps: int) -> Direction | None:
     return run
 
 
-def libmtl(name: str, weighting, steps: int) -> Direction:
+def libmtl_pair(name: str, tasks: int, steps: int) -> tuple[Direction, Direction]:
+    """(ours, LibMTL's) on the linear losses ``J theta + 1``, ``steps`` times the same J."""
     cls_name, kwargs = LIBMTL[name]
 
-    def run(jac: torch.Tensor) -> torch.Tensor:
-        theta = torch.nn.Parameter(torch.zeros(jac.shape[1], dtype=D))
-        encoder = torch.nn.Module()
-        encoder.theta = theta
-        base = getattr(weighting, cls_name)
+    def problem(jac: torch.Tensor) -> list[peers.Step]:
+        return [peers.Step(jac, torch.ones(jac.shape[0], dtype=jac.dtype))] * steps
 
-        class Wired(base):
-            def __init__(self) -> None:
-                super().__init__()
-                self.task_num, self.device = jac.shape[0], torch.device("cpu")
-                self.rep_grad, self.rep, self.epoch = False, None, 0
-                self.task_name = [f"t{t}" for t in range(jac.shape[0])]
+    def mine(jac: torch.Tensor) -> torch.Tensor:
+        cls = mtl.methods.method_class(name)
+        method = cls(tasks=tasks).double() if "tasks" in cls.defaults else cls()
+        return peers.ours(method, problem(jac))[-1]
 
-            def get_share_params(self):
-                return [theta]
+    def theirs(jac: torch.Tensor) -> torch.Tensor:
+        return peers.libmtl(cls_name, problem(jac), kwargs)[0][-1]
 
-            def zero_grad_share_params(self) -> None:
-                theta.grad = torch.zeros_like(theta)
-
-        method = Wired()
-        method.init_param()
-        for _ in range(steps):
-            theta.grad = torch.zeros_like(theta)
-            losses = jac @ theta + 1.0
-            method.backward(losses, **kwargs)
-        return theta.grad.detach().clone()
-
-    return run
+    return mine, theirs
 
 
 def jacobians(tasks: int, dim: int, seeds: int, spread: float) -> list[torch.Tensor]:
@@ -148,7 +137,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--spreads", type=float, nargs="+", default=[0.0, 2.0, 4.0])
     args = parser.parse_args(argv)
-    weighting = import_libmtl_weighting()
     torch.set_default_dtype(D)
     for spread in args.spreads:
         print(f"\nper-task scales 10^U(-{spread}, {spread}), T = {args.tasks} (random: T = 2)")
@@ -161,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
                 result = "not installed" if peer is None else compare(mine, peer, jacs)
                 print(f"{name:12s} TorchJD 0.18  {result}")
             if name in LIBMTL:
-                result = compare(mine, libmtl(name, weighting, args.steps), jacs)
+                result = compare(*libmtl_pair(name, t, args.steps), jacs)
                 print(f"{name:12s} LibMTL 1.1.5  {result}")
 
 

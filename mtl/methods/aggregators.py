@@ -151,6 +151,8 @@ class MGDAUB(MGDA):
     ``rep_grad=True``). Contract: :func:`mtl.backward` takes the (T, R) Jacobian of the losses
     w.r.t. ``representation`` (R = all its elements, batch included), computes MGDA's weights
     ``w`` there, and backpropagates ``sum_t w_t dL_t/d rep`` into the shared parameters.
+    LibMTL 1.1.5 computes the weights on the gradients summed over the batch, (T, F) instead of
+    (T, B F): the same for a batch of one; every element is the paper's bound and its authors'.
     """
 
     gradient_of: ClassVar[str] = "representation"
