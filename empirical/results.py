@@ -6,7 +6,7 @@ epoch's logged values as the trainer wrote them (``epoch``, ``train/loss``, ``va
 ``test/abs_err``, ...; wall-clock figures as ``time.<key>``). :func:`selected_table` has one row
 per finished run: the configuration and the metrics of the epoch the trainer selected on validation
 (``best.json``), so test metrics never take part in a selection here; :func:`diverged_table`
-one row per run stopped by a non-finite loss.
+one row per run stopped by a non-finite value (diverged).
 """
 
 from __future__ import annotations
@@ -91,7 +91,8 @@ DIVERGED = "non-finite"
 
 
 def diverged(state: RunState) -> bool:
-    """A ``failed`` run stopped by a non-finite loss: an outcome of its settings, not a fault."""
+    """A ``failed`` run stopped by a NaN or infinite loss, gradient or loss weight (the
+    trainer's reason begins ``non-finite``): an outcome of its settings, not a fault."""
     return state.state == "failed" and str(state.reason or "").startswith(DIVERGED)
 
 

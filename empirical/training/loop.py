@@ -82,7 +82,7 @@ from empirical.training.state import (
     set_rng_state,
 )
 from empirical.training.trainer import NonFiniteLoss, Trainer
-from mtl.methods.base import OptimizerLevel
+from mtl.methods.base import NonFiniteError, OptimizerLevel
 from mtl.runtime import signal_name
 
 HEARTBEAT_SECONDS = 10.0
@@ -311,6 +311,10 @@ class _Run:
             return "finished"
         except NonFiniteLoss as err:
             self._status("failed", reason=str(err), step=err.step)
+            return "failed"
+        except NonFiniteError as err:  # a method saw a NaN or infinite gradient or weight
+            step = self.trainer.step_count
+            self._status("failed", reason=f"non-finite at step {step}: {err}", step=step)
             return "failed"
         except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM (a preempted job): resumable
             step = getattr(getattr(self, "trainer", None), "step_count", step)

@@ -119,5 +119,5 @@ def test_grid_edges_flags_exactly_a_best_lr_at_the_end_of_two_or_more(lrs, score
         (RunState("finished"), False),
     ],
 )
-def test_only_a_non_finite_loss_counts_as_divergence(state, expected):
+def test_only_a_non_finite_value_counts_as_divergence(state, expected):
     assert diverged(state) is expected

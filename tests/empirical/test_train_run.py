@@ -145,6 +145,31 @@ def test_nan_loss_fails_the_run_at_its_step(tmp_path):
     assert train(config, out) == "failed"  # deterministic: not retried
 
 
+def test_a_method_seeing_a_non_finite_value_ends_the_run_as_diverged(tmp_path, monkeypatch):
+    """mtl.methods raises NonFiniteError (e.g. UW's weight overflowing at a large lr): the run
+    fails at its step as diverged, the sweep goes on, and the run is not retried."""
+    from empirical.results import diverged
+    from empirical.sweep import run_state
+    from empirical.training.trainer import Trainer
+    from mtl.methods.base import NonFiniteError
+
+    step = Trainer.step
+
+    def overflow_at_step_3(self, x, targets):
+        if self.step_count == 2:
+            raise NonFiniteError("uw: the loss weight of task 0 is not finite", (0,))
+        return step(self, x, targets)
+
+    monkeypatch.setattr(Trainer, "step", overflow_at_step_3)
+    out = tmp_path / "run"
+    assert train(train_doubles.toy_config(epochs=2), out) == "failed"
+    status = json.loads((out / "status.json").read_text())
+    assert status["step"] == 2 and "uw: the loss weight" in status["reason"]
+    assert diverged(run_state(out))
+    monkeypatch.setattr(loop._Run, "_epoch", lambda self: pytest.fail("retried"))
+    assert train(train_doubles.toy_config(epochs=2), out) == "failed"
+
+
 def _scripted_evaluate(val: list[dict], test: list[dict]):
     calls = {"n": 0}
 
