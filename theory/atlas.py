@@ -24,7 +24,7 @@ from typing import Any
 
 from mtl.io import atomic_write_text
 from theory.algebra import residual
-from theory.configs import ATLAS_ROWS, LEVER_OPTIMIZERS, eps_over_scale
+from theory.configs import ATLAS_ROWS, LEVER_OPTIMIZERS, eps_map, without_eps
 from theory.engine import KINDS, Config, counterexample, lever, parts, prove, scenario
 
 KIND_TITLES = {
@@ -72,11 +72,12 @@ def cell(config: Config, kind: str) -> Cell:
         return Cell(worst[1].verdict, reason)
     if prove(config, kind).holds:
         return Cell("holds", "proven: updates unchanged")
-    if _eps_applies(config, kind) and prove(config, kind, eps_over_scale).holds:
-        return Cell("holds-within-bound", "proven: equals the unscaled run with eps/alpha")
+    if _eps_applies(config, kind) and prove(config, kind, eps_map(config)).holds:
+        mapped = "eps/alpha" if config.eps_scaling == 1 else f"eps/alpha^{config.eps_scaling}"
+        return Cell("holds-within-bound", f"proven: equals the unscaled run with {mapped}")
     found = None
     if "eps" in config.hp:  # at eps = 0 first: then what differs is not eps
-        found = counterexample(config.with_hp(eps=0), kind)
+        found = counterexample(without_eps(config), kind)
         reason = "counterexample with eps = 0 (the difference is not eps) at step"
     if found is None:
         found, reason = counterexample(config, kind), "counterexample at step"

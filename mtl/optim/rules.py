@@ -610,7 +610,7 @@ def _nadam_init(ops, param, **_) -> State:
     return {
         "exp_avg": ops.zeros_like(param),
         "exp_avg_sq": ops.zeros_like(param),
-        "mu_product": 1.0,
+        "mu_product": 1,
     }
 
 
