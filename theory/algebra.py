@@ -33,8 +33,8 @@ def _normalize(expr: Expr) -> Expr:
     if expr.is_Atom:
         return expr
     expr = expr.func(*(_normalize(arg) for arg in expr.args))
-    if expr.is_Pow:
-        return sympy.Pow(sympy.factor_terms(expr.base), expr.exp)
+    if expr.is_Pow:  # a base over its common denominator: 1/(x + e/a) = a/(a x + e)
+        return sympy.Pow(sympy.factor_terms(expr.base, fraction=True), expr.exp)
     if expr.is_Add:
         return sympy.factor_terms(expr)
     if isinstance(expr, (sympy.sign, sympy.Abs)):

@@ -3,8 +3,10 @@
 A cell is ``holds`` when the scaled run's updates are proven equal to the unscaled run's (the
 update is unchanged; for SGD a task weight is a learning rate instead, which is ``fails`` here:
 see the ``*.loss-scale-is-lr`` statements); ``holds-within-bound`` when that fails only through
-``eps``: the scaled run is proven to equal the unscaled one with ``eps / alpha`` (deviation
-bounded as in ``adam.eps.head.deviation-bound``); ``fails`` with a counterexample otherwise.
+``eps``: the scaled run is proven to equal the unscaled one with eps mapped as the rule places
+it (:attr:`theory.engine.Config.eps_scaling`: ``eps / alpha`` outside a root, ``eps / alpha^2``
+added to a quantity quadratic in g, such as Shampoo's factors; deviation bounded as in
+``adam.eps.head.deviation-bound``); ``fails`` with a counterexample otherwise.
 A hybrid's cell is the worst of the cells of the groups the kind acts on (a common scale acts on
 the heads and the backbone).
 
@@ -151,7 +153,9 @@ def to_json(
 LEGEND = {
     "holds": "invariant, proven: every update unchanged (any eps the rule has included)",
     "holds-within-bound": "invariant at eps = 0, proven; with eps > 0 the scaled run is "
-    "proven equal to the unscaled run with eps/alpha, so it deviates by at most the bound of "
+    "proven equal to the unscaled run with eps mapped as the rule places it (eps/alpha where "
+    "eps is added outside a root, eps/alpha^2 where it is added to a quantity quadratic in the "
+    "gradient, e.g. Shampoo's factors), so it deviates by at most the bound of "
     "adam.eps.head.deviation-bound (negligible while the gradient RMS >> eps/alpha)",
     "fails": "not invariant: a counterexample in concrete numbers (run at eps = 0 where the "
     "rule has an eps, so the difference is not eps)",

@@ -77,7 +77,7 @@ class Config:
 
     def lift(self, x: Expr) -> Any:
         """A symbol as this configuration's parameter shape: itself, or an array of symbols."""
-        return S.tensor(x, self.shape)
+        return x if isinstance(x, np.ndarray) else S.tensor(x, self.shape)
 
     @property
     def heads(self) -> Config:
@@ -330,6 +330,10 @@ def counterexample(
 def _counterexample(config, kind, scales, grads, hps, refs, instance) -> dict[str, Any] | None:
     """:func:`counterexample` on given scales, gradients and per-state hyperparameters."""
     values = dict(S.INSTANCE if instance is None else instance)
+    if config.shape:  # tensor entries: the coordinate's value times 1 + n/5 (n: flat index)
+        for x in [S.P0, *(g for seq in grads for g in seq)]:
+            for n, entry in enumerate(config.lift(x).ravel()):
+                values[entry] = values[x] * (1 + sympy.Rational(n, 5))
 
     def subs(x: Any) -> Any:
         return sympy.sympify(x).subs(values) if isinstance(x, sympy.Basic) else x
@@ -339,7 +343,9 @@ def _counterexample(config, kind, scales, grads, hps, refs, instance) -> dict[st
 
     def lifted(x: Expr) -> Any:
         lift = config.lift(x)
-        return np.vectorize(subs, otypes=[object])(lift) if isinstance(lift, np.ndarray) else subs(x)
+        return (
+            np.vectorize(subs, otypes=[object])(lift) if isinstance(lift, np.ndarray) else subs(x)
+        )
 
     nums = [[lifted(g) for g in seq] for seq in grads]
     scaled = [[subs(a) * g for g in seq] for a, seq in zip(scales, nums, strict=True)]
@@ -348,8 +354,8 @@ def _counterexample(config, kind, scales, grads, hps, refs, instance) -> dict[st
     for k, (u, v) in enumerate(zip(upd_a, upd_1, strict=True), start=1):
         fu, fv = _largest_difference(u, v)
         if abs(fu - fv) > 1e-9 * max(abs(fu), abs(fv)):
-            inputs = [config.lift(x) for x in _inputs(config, kind)]
-            used = set().union(*(sympy.sympify(x).free_symbols for x in _entries(inputs)))
+            inputs = _entries(_inputs(config, kind))
+            used = set().union(*(sympy.sympify(x).free_symbols for x in inputs))
             return {
                 "step": k,
                 "values": {str(s): str(values[s]) for s in sorted(used, key=str) if s in values},
@@ -400,8 +406,8 @@ def _inputs(config: Config, kind: str) -> list[Any]:
     hp_values = [x for v in config.hp.values() for x in (v if isinstance(v, tuple) else (v,))]
     return [x for x in hp_values if isinstance(x, sympy.Basic)] + [
         *scales,
-        *(g for seq in grads for g in seq),
-        S.P0,
+        *(config.lift(g) for seq in grads for g in seq),
+        config.lift(S.P0),
     ]
 
 

@@ -51,8 +51,6 @@ PSI = sympy.Symbol("psi", positive=True)
 """NAdam's momentum decay."""
 TRUST = sympy.Symbol("eta_L", positive=True)
 """LARS's trust coefficient."""
-DECAY = sympy.Symbol("c", negative=True)
-"""Adafactor's beta2 decay (``1 - beta2_k = k^c``)."""
 EPS2 = sympy.Symbol("epsilon_2", positive=True)
 """Adafactor's floor on a parameter's RMS (its relative step size)."""
 
@@ -69,7 +67,6 @@ INSTANCE: dict[sympy.Symbol, sympy.Expr] = {
     LR_DECAY: _R(1, 10),
     PSI: _R(4, 1000),
     TRUST: _R(1, 1000),
-    DECAY: _R(-4, 5),
     EPS2: _R(1, 1000),
     P0: sympy.S.One,
     ALPHA: sympy.Integer(10),

@@ -65,9 +65,12 @@ def _sympy_root_2x2(a: np.ndarray) -> np.ndarray:
 
 
 def _sympy_matrix_power(a: np.ndarray, exponent: Value) -> np.ndarray:
-    """``A^exponent`` for a symmetric positive definite 2x2 matrix and exponent ``+-1/2^j``."""
+    """``A^exponent`` for a symmetric positive definite 1x1 or 2x2 matrix (2x2: exponent
+    ``+-1/2^j``)."""
+    if a.shape == (1, 1):
+        return a ** sympy.Rational(exponent)
     if a.shape != (2, 2):
-        raise ValueError(f"symbolic matrix powers are closed forms for 2x2 matrices, not {a.shape}")
+        raise ValueError(f"symbolic matrix powers are closed forms up to 2x2, not {a.shape}")
     inverse, power = exponent < 0, abs(sympy.Rational(exponent))
     while power < 1:
         if power.q % 2:
