@@ -256,7 +256,22 @@ NUMPY = PureOps(
     matrix_power=lambda a, e: _eigh_power(np.linalg.eigh, a, e),
     eye=lambda a, n: np.eye(n, dtype=a.dtype),
 )
-TORCH = PureOps(
+
+
+class _TorchOps(PureOps):
+    """Torch tensors: reductions along a dimension and clamps by torch's names."""
+
+    def sq_norm_mean(self, a: Value, dim: int) -> Value:
+        return (a * a).sum(dim=dim, keepdim=True) / a.shape[dim]
+
+    def mean_at(self, a: Value, dim: int) -> Value:
+        return a.mean(dim=dim, keepdim=True)
+
+    def clamp_min(self, a: Value, low: Value) -> Value:
+        return torch.clamp_min(a, low)
+
+
+TORCH = _TorchOps(
     name="torch",
     sqrt=torch.sqrt,
     sign=torch.sign,
