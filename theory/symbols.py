@@ -1,7 +1,8 @@
 """The symbols of the per-coordinate hard-parameter-sharing model, and one concrete instance.
 
-All rules of :mod:`mtl.optim` act element-wise, so one coordinate suffices: a head coordinate of
-task t sees ``alpha_t g_{t,k}`` at step k, a backbone coordinate ``sum_t alpha_t g_{t,k}``.
+Element-wise rules of :mod:`mtl.optim` need one coordinate: a head coordinate of task t sees
+``alpha_t g_{t,k}`` at step k, a backbone coordinate ``sum_t alpha_t g_{t,k}``. Rules that act on
+whole tensors run on small symbolic tensors (:func:`tensor`) of these symbols' entries.
 Gradients are real and nonzero (a sign or a norm may appear), scales and hyperparameters
 positive; betas, the momentum and RMSprop's smoothing constant are meant to lie in (0, 1), but no
 proof below needs that.

@@ -25,7 +25,15 @@ the optimizer steps a group's parameters together; see :func:`swats` and :func:`
 
 Their scalar state (Python numbers, e.g. SWATS's switch step) is one value for the vector.
 
-Weight decay is coupled L2 (added to the gradient) everywhere except AdamW, as in torch.
+Later rules: Adamax, NAdam, RAdam (torch.optim's arithmetic, bit for bit), Lion (element-wise),
+and rules that act on one whole tensor (``Rule.tensor``: the optimizer steps each parameter
+alone): Adafactor and Muon (torch.optim's), LAMB and LARS (trust ratios of the tensor's norms),
+Shampoo (Kronecker-factored preconditioner). Each rule declares where its eps sits
+(``Rule.eps_power``), which the theory's atlas uses to map eps under a loss scale.
+
+Weight decay is coupled L2 (added to the gradient) except in AdamW and where torch's rule (or the
+paper's) decouples it: NAdam/RAdam with ``decoupled_weight_decay``, Adafactor, Muon, Lion,
+LAMB (``wd p`` added to the update).
 """
 
 from __future__ import annotations
