@@ -33,15 +33,38 @@ def _normalize(expr: Expr) -> Expr:
     if expr.is_Atom:
         return expr
     expr = expr.func(*(_normalize(arg) for arg in expr.args))
-    if expr.is_Pow:
-        return sympy.Pow(sympy.factor_terms(expr.base), expr.exp)
+    if expr.is_Pow:  # a base over its common denominator: 1/(x + e/a) = a/(a x + e)
+        return sympy.Pow(sympy.factor_terms(expr.base, fraction=True), expr.exp)
     if expr.is_Add:
         return sympy.factor_terms(expr)
     if isinstance(expr, (sympy.sign, sympy.Abs)):
         return expr.func(sympy.factor_terms(expr.args[0]))
     if isinstance(expr, sympy.Sum):
         return factor_sum(expr)
+    if isinstance(expr, (sympy.Max, sympy.Min)):
+        return _positive_factor_out(expr)
     return expr
+
+
+def _positive_factor_out(expr: Expr) -> Expr:
+    """``max(c x, c y) = c max(x, y)`` for ``c > 0``: the arguments over their common positive
+    denominator, then the positive powers every argument has, pulled out."""
+    parts = [sympy.fraction(sympy.together(arg)) for arg in expr.args]
+    denominator = sympy.lcm_list([d for _, d in parts])
+    if not denominator.is_positive:
+        return expr
+    args = [sympy.factor_terms(n * sympy.cancel(denominator / d)) for n, d in parts]
+    powers = [a.as_powers_dict() for a in args if a != 0]  # max(c 0, c y) = c max(0, y)
+    factor = sympy.Mul(
+        *(
+            base ** min(p[base] for p in powers)
+            for base in powers[0]
+            if base.is_positive and all(base in p and p[base].is_number for p in powers)
+        )
+    )
+    if denominator == 1 and factor == 1:
+        return expr
+    return factor / denominator * expr.func(*(sympy.cancel(a / factor) for a in args))
 
 
 def residual(lhs: Expr, rhs: Expr, deep: bool = False) -> Expr:
@@ -50,6 +73,9 @@ def residual(lhs: Expr, rhs: Expr, deep: bool = False) -> Expr:
     ``deep`` adds ``sympy.simplify`` (slow on large expressions) when the cheap reduction leaves
     something that is not plainly nonzero. Two sums over the same range are compared termwise:
     ``sum_t u_t - sum_t v_t = sum_t (u_t - v_t)``, zero when the summand's residual is."""
+    if hasattr(lhs, "ravel"):  # small symbolic tensors: the first entry that is not zero
+        pairs = zip(lhs.ravel(), rhs.ravel(), strict=True)
+        return next((r for r in (residual(a, b, deep) for a, b in pairs) if r != 0), sympy.S.Zero)
     lhs, rhs = sympy.sympify(lhs), sympy.sympify(rhs)
     if isinstance(lhs, sympy.Sum) and isinstance(rhs, sympy.Sum) and lhs.limits == rhs.limits:
         inner = residual(lhs.function, rhs.function, deep)

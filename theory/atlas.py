@@ -3,8 +3,10 @@
 A cell is ``holds`` when the scaled run's updates are proven equal to the unscaled run's (the
 update is unchanged; for SGD a task weight is a learning rate instead, which is ``fails`` here:
 see the ``*.loss-scale-is-lr`` statements); ``holds-within-bound`` when that fails only through
-``eps``: the scaled run is proven to equal the unscaled one with ``eps / alpha`` (deviation
-bounded as in ``adam.eps.head.deviation-bound``); ``fails`` with a counterexample otherwise.
+``eps``: the scaled run is proven to equal the unscaled one with eps mapped as the rule places
+it (:attr:`theory.engine.Config.eps_scaling`: ``eps / alpha`` outside a root, ``eps / alpha^2``
+added to a quantity quadratic in g, such as Shampoo's factors; deviation bounded as in
+``adam.eps.head.deviation-bound``); ``fails`` with a counterexample otherwise.
 A hybrid's cell is the worst of the cells of the groups the kind acts on (a common scale acts on
 the heads and the backbone).
 
@@ -24,7 +26,7 @@ from typing import Any
 
 from mtl.io import atomic_write_text
 from theory.algebra import residual
-from theory.configs import ATLAS_ROWS, LEVER_OPTIMIZERS, eps_over_scale
+from theory.configs import ATLAS_ROWS, LEVER_OPTIMIZERS, eps_map, without_eps
 from theory.engine import KINDS, Config, counterexample, lever, parts, prove, scenario
 
 KIND_TITLES = {
@@ -72,11 +74,12 @@ def cell(config: Config, kind: str) -> Cell:
         return Cell(worst[1].verdict, reason)
     if prove(config, kind).holds:
         return Cell("holds", "proven: updates unchanged")
-    if _eps_applies(config, kind) and prove(config, kind, eps_over_scale).holds:
-        return Cell("holds-within-bound", "proven: equals the unscaled run with eps/alpha")
+    if _eps_applies(config, kind) and prove(config, kind, eps_map(config)).holds:
+        mapped = "eps/alpha" if config.eps_scaling == 1 else f"eps/alpha^{config.eps_scaling}"
+        return Cell("holds-within-bound", f"proven: equals the unscaled run with {mapped}")
     found = None
     if "eps" in config.hp:  # at eps = 0 first: then what differs is not eps
-        found = counterexample(config.with_hp(eps=0), kind)
+        found = counterexample(without_eps(config), kind)
         reason = "counterexample with eps = 0 (the difference is not eps) at step"
     if found is None:
         found, reason = counterexample(config, kind), "counterexample at step"
@@ -150,7 +153,9 @@ def to_json(
 LEGEND = {
     "holds": "invariant, proven: every update unchanged (any eps the rule has included)",
     "holds-within-bound": "invariant at eps = 0, proven; with eps > 0 the scaled run is "
-    "proven equal to the unscaled run with eps/alpha, so it deviates by at most the bound of "
+    "proven equal to the unscaled run with eps mapped as the rule places it (eps/alpha where "
+    "eps is added outside a root, eps/alpha^2 where it is added to a quantity quadratic in the "
+    "gradient, e.g. Shampoo's factors), so it deviates by at most the bound of "
     "adam.eps.head.deviation-bound (negligible while the gradient RMS >> eps/alpha)",
     "fails": "not invariant: a counterexample in concrete numbers (run at eps = 0 where the "
     "rule has an eps, so the difference is not eps)",

@@ -276,6 +276,11 @@ class Equation:
         return record
 
 
+def shown(value: Any) -> Any:
+    """A value for display: a small symbolic tensor (numpy object array) as its entries."""
+    return sympy.Tuple(*value.ravel()) if hasattr(value, "ravel") else value
+
+
 def difference(a: Expr, b: Expr) -> Expr:
     """``a - b`` unevaluated (prints in this order)."""
     return sympy.Add(a, sympy.Mul(-1, b, evaluate=False), evaluate=False)

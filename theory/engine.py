@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import sympy
 
 from mtl.optim import SYMPY, get_rule
@@ -52,6 +53,10 @@ class Config:
     (AdaTask, MTL-IO), exactly as :class:`mtl.optim.Optimizer` does for a ``tasks`` group.
     ``backbone``: a hybrid, whose backbone runs that configuration and whose heads run this one
     (one parameter group each, as :mod:`mtl.optim` allows).
+    ``shape``: the parameter is a small symbolic tensor of this shape (a 2-vector, a 2x2
+    matrix), for rules that act on whole tensors; ``()``: one coordinate.
+    ``eps_power``: how eps scales with a loss scale a (``eps -> eps / a^power``); None: the
+    rule's own (:attr:`mtl.optim.Rule.eps_power`).
     """
 
     label: str
@@ -59,9 +64,20 @@ class Config:
     hp: Mapping[str, Any] = field(default_factory=dict)
     per_task: bool = False
     backbone: Config | None = None
+    shape: tuple[int, ...] = ()
+    eps_power: int | None = None
 
     def with_hp(self, **hp: Any) -> Config:
         return replace(self, hp={**self.hp, **hp})
+
+    @property
+    def eps_scaling(self) -> int:
+        """The power of the scale by which eps is divided: ``eps -> eps / a^power``."""
+        return get_rule(self.rule).eps_power if self.eps_power is None else self.eps_power
+
+    def lift(self, x: Expr) -> Any:
+        """A symbol as this configuration's parameter shape: itself, or an array of symbols."""
+        return x if isinstance(x, np.ndarray) else S.tensor(x, self.shape)
 
     @property
     def heads(self) -> Config:
@@ -139,13 +155,14 @@ def step(
         for grad, state, hp in zip(grads, states, hps, strict=True):
             new = new + rule.step(SYMPY, param, grad, state, k, **hp) - param
         return new
-    return rule.step(SYMPY, param, sum(grads, sympy.S.Zero), states[0], k, **hps[0])
+    return rule.step(SYMPY, param, sum(grads[1:], grads[0]), states[0], k, **hps[0])
 
 
 def unroll(
     config: Config, grads: Sequence[Sequence[Expr]], hps: Sequence[Mapping[str, Any]], param: Expr
 ) -> tuple[list[Expr], list[State]]:
     """The updates ``p_k - p_{k-1}`` of a run on per-task gradient sequences, and the last state."""
+    param = config.lift(param)
     states = [_init(config, hp, param) for hp in hps]
     updates = []
     for k, grads_k in enumerate(zip(*grads, strict=True), start=1):
@@ -175,6 +192,10 @@ def _runs(
 
 def _degree(scaled: Expr, ref: Expr, scale: Expr) -> int | None:
     """``d`` with ``scaled = scale^d ref``, or None when the ratio is not a power of ``scale``."""
+    if isinstance(ref, np.ndarray):  # one degree for every entry that is not zero in both
+        pairs = zip(scaled.ravel(), ref.ravel(), strict=True)
+        found = {_degree(x, y, scale) for x, y in pairs if not (is_zero(x) and is_zero(y))}
+        return found.pop() if len(found) == 1 else (0 if not found else None)
     if is_zero(ref):
         return 0 if is_zero(scaled) else None
     ratio = sympy.cancel(normalize(scaled / ref))
@@ -215,7 +236,7 @@ def prove(
 
 def _prove(config, scales, grads, hps, refs, deep: bool, steps: int) -> Proof:
     """:func:`prove` on given scales, gradients and per-state hyperparameters."""
-    grads = tuple(seq[:steps] for seq in grads)
+    grads = tuple(tuple(config.lift(g) for g in seq[:steps]) for seq in grads)
     scaled_grads = [[a * g for g in seq] for a, seq in zip(scales, grads, strict=True)]
     upd_a, states_a = unroll(config, scaled_grads, hps, S.P0)
     upd_1, states_1 = unroll(config, grads, refs, S.P0)
@@ -238,7 +259,7 @@ def _updates(
 ) -> list[Equation]:
     """The two runs' updates at step ``k`` and their reduced difference."""
     names = (D.update(k, scaled=True), D.update(k))
-    return D.comparison(label, names, (scaled, reference), reduced, scales)
+    return D.comparison(label, names, (D.shown(scaled), D.shown(reference)), reduced, scales)
 
 
 def _induction(
@@ -257,7 +278,7 @@ def _induction(
         if any(d is None for d in deg.values()):
             return (sympy.nan,), ()  # the state is no power of the scale: no hypothesis
         index = t + 1 if several else None
-        fresh = {key: D.state_symbol(key, index) for key in s1}
+        fresh = {key: S.tensor(D.state_symbol(key, index), np.shape(s1[key])) for key in s1}
         hyp_a.append({key: a ** deg[key] * fresh[key] for key in s1})
         hyp_1.append(dict(fresh))
         degrees.append(deg)
@@ -269,11 +290,12 @@ def _induction(
             )
             for key in s1
         ]
-    h = S.H[: len(scales)]
-    new_a = step(config, S.P, [a * g for a, g in zip(scales, h, strict=True)], hyp_a, S.K, hps)
-    new_1 = step(config, S.P, list(h), hyp_1, S.K, refs)
+    h = [config.lift(x) for x in S.H[: len(scales)]]
+    p = config.lift(S.P)
+    new_a = step(config, p, [a * g for a, g in zip(scales, h, strict=True)], hyp_a, S.K, hps)
+    new_1 = step(config, p, h, hyp_1, S.K, refs)
     out = [residual(new_a, new_1, deep)]
-    equations += _updates("step k", S.K, new_a - S.P, new_1 - S.P, out[0], scales)
+    equations += _updates("step k", S.K, new_a - p, new_1 - p, out[0], scales)
     for t, (a, sa, s1, deg) in enumerate(zip(state_scales, hyp_a, hyp_1, degrees, strict=True)):
         index = t + 1 if several else None
         for key in s1:
@@ -282,7 +304,7 @@ def _induction(
                 D.state(key, S.K, scaled=True, index=index),
                 D.scaled(a ** deg[key], D.state(key, S.K, index=index)),
             )
-            values = (sa[key], a ** deg[key] * s1[key])
+            values = (D.shown(sa[key]), D.shown(a ** deg[key] * s1[key]))
             label = f"state after step k ({key})"
             equations += D.comparison(label, names, values, out[-1], scales)
     return tuple(out), tuple(equations)
@@ -308,6 +330,10 @@ def counterexample(
 def _counterexample(config, kind, scales, grads, hps, refs, instance) -> dict[str, Any] | None:
     """:func:`counterexample` on given scales, gradients and per-state hyperparameters."""
     values = dict(S.INSTANCE if instance is None else instance)
+    if config.shape:  # tensor entries: the coordinate's value times 1 + n/5 (n: flat index)
+        for x in [S.P0, *(g for seq in grads for g in seq)]:
+            for n, entry in enumerate(config.lift(x).ravel()):
+                values[entry] = values[x] * (1 + sympy.Rational(n, 5))
 
     def subs(x: Any) -> Any:
         return sympy.sympify(x).subs(values) if isinstance(x, sympy.Basic) else x
@@ -315,14 +341,21 @@ def _counterexample(config, kind, scales, grads, hps, refs, instance) -> dict[st
     def concrete(hp: Mapping[str, Any]) -> dict[str, Any]:
         return {k: tuple(map(subs, v)) if isinstance(v, tuple) else subs(v) for k, v in hp.items()}
 
-    nums = [[subs(g) for g in seq] for seq in grads]
+    def lifted(x: Expr) -> Any:
+        lift = config.lift(x)
+        return (
+            np.vectorize(subs, otypes=[object])(lift) if isinstance(lift, np.ndarray) else subs(x)
+        )
+
+    nums = [[lifted(g) for g in seq] for seq in grads]
     scaled = [[subs(a) * g for g in seq] for a, seq in zip(scales, nums, strict=True)]
-    upd_a, _ = unroll(config, scaled, [concrete(h) for h in hps], subs(S.P0))
-    upd_1, _ = unroll(config, nums, [concrete(h) for h in refs], subs(S.P0))
+    upd_a, _ = unroll(config, scaled, [concrete(h) for h in hps], lifted(S.P0))
+    upd_1, _ = unroll(config, nums, [concrete(h) for h in refs], lifted(S.P0))
     for k, (u, v) in enumerate(zip(upd_a, upd_1, strict=True), start=1):
-        fu, fv = to_float(u), to_float(v)
-        if abs(to_float(u - v)) > 1e-9 * max(abs(fu), abs(fv)):
-            used = set().union(*(sympy.sympify(x).free_symbols for x in _inputs(config, kind)))
+        fu, fv = _largest_difference(u, v)
+        if abs(fu - fv) > 1e-9 * max(abs(fu), abs(fv)):
+            inputs = _entries(_inputs(config, kind))
+            used = set().union(*(sympy.sympify(x).free_symbols for x in inputs))
             return {
                 "step": k,
                 "values": {str(s): str(values[s]) for s in sorted(used, key=str) if s in values},
@@ -330,6 +363,17 @@ def _counterexample(config, kind, scales, grads, hps, refs, instance) -> dict[st
                 "update_reference": fv,
             }
     return None
+
+
+def _entries(values: Sequence[Any]) -> list[Any]:
+    """Every entry of values that may be arrays."""
+    return [e for x in values for e in (x.ravel() if isinstance(x, np.ndarray) else (x,))]
+
+
+def _largest_difference(u: Any, v: Any) -> tuple[float, float]:
+    """The entries of two concrete updates (tensors: the pair that differs most), as floats."""
+    pairs = [(to_float(x), to_float(y)) for x, y in zip(_entries([u]), _entries([v]), strict=True)]
+    return max(pairs, key=lambda pair: abs(pair[0] - pair[1]))
 
 
 def residual_counterexample(
@@ -362,8 +406,8 @@ def _inputs(config: Config, kind: str) -> list[Any]:
     hp_values = [x for v in config.hp.values() for x in (v if isinstance(v, tuple) else (v,))]
     return [x for x in hp_values if isinstance(x, sympy.Basic)] + [
         *scales,
-        *(g for seq in grads for g in seq),
-        S.P0,
+        *(config.lift(g) for seq in grads for g in seq),
+        config.lift(S.P0),
     ]
 
 

@@ -1,7 +1,8 @@
 """The symbols of the per-coordinate hard-parameter-sharing model, and one concrete instance.
 
-All rules of :mod:`mtl.optim` act element-wise, so one coordinate suffices: a head coordinate of
-task t sees ``alpha_t g_{t,k}`` at step k, a backbone coordinate ``sum_t alpha_t g_{t,k}``.
+Element-wise rules of :mod:`mtl.optim` need one coordinate: a head coordinate of task t sees
+``alpha_t g_{t,k}`` at step k, a backbone coordinate ``sum_t alpha_t g_{t,k}``. Rules that act on
+whole tensors run on small symbolic tensors (:func:`tensor`) of these symbols' entries.
 Gradients are real and nonzero (a sign or a norm may appear), scales and hyperparameters
 positive; betas, the momentum and RMSprop's smoothing constant are meant to lie in (0, 1), but no
 proof below needs that.
@@ -9,6 +10,7 @@ proof below needs that.
 
 from __future__ import annotations
 
+import numpy as np
 import sympy
 
 TASKS = 2
@@ -46,6 +48,12 @@ RHO = sympy.Symbol("rho", positive=True)
 """RMSprop's smoothing constant (torch calls it ``alpha``)."""
 LR_DECAY = sympy.Symbol("eta", positive=True)
 """Adagrad's learning-rate decay."""
+PSI = sympy.Symbol("psi", positive=True)
+"""NAdam's momentum decay."""
+TRUST = sympy.Symbol("eta_L", positive=True)
+"""LARS's trust coefficient."""
+EPS2 = sympy.Symbol("epsilon_2", positive=True)
+"""Adafactor's floor on a parameter's RMS (its relative step size)."""
 
 _R = sympy.Rational
 INSTANCE: dict[sympy.Symbol, sympy.Expr] = {
@@ -58,6 +66,9 @@ INSTANCE: dict[sympy.Symbol, sympy.Expr] = {
     WD: _R(1, 100),
     RHO: _R(99, 100),
     LR_DECAY: _R(1, 10),
+    PSI: _R(4, 1000),
+    TRUST: _R(1, 1000),
+    EPS2: _R(1, 1000),
     P0: sympy.S.One,
     ALPHA: sympy.Integer(10),
     ALPHAS[0]: _R(1, 10),
@@ -67,3 +78,15 @@ INSTANCE: dict[sympy.Symbol, sympy.Expr] = {
 }
 """Concrete values for counterexamples: torch's default betas, eps 1e-8; the per-task scales
 flip the sign of the first backbone gradient (``g_1 + g_2 = 1/2``, ``g_1/10 + 10 g_2 = -49/10``)."""
+
+
+def tensor(x: sympy.Symbol, shape: tuple[int, ...]) -> sympy.Symbol | np.ndarray:
+    """``x`` itself (``shape == ()``: one coordinate), or an array of the shape whose entries are
+    symbols ``x_{ij}`` with ``x``'s assumptions (a small symbolic tensor)."""
+    if not shape:
+        return x
+    entries = [
+        sympy.Symbol(f"{x.name}_{''.join(str(i + 1) for i in index)}", **x.assumptions0)
+        for index in np.ndindex(*shape)
+    ]
+    return np.array(entries, dtype=object).reshape(shape)

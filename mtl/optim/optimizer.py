@@ -17,7 +17,9 @@ optimizer of the same rule.
 A rule that reduces over its input (``Rule.vector``: SWATS, SGD-RMS) steps the parameters of a
 group that share a step count as one vector, with ``foreach=False`` too; its scalar state
 (Python numbers) is kept, the same value, in each of those parameters' states.
-:meth:`Optimizer.switches` reports where SWATS groups switched from Adam to SGD.
+:meth:`Optimizer.switches` reports where SWATS groups switched from Adam to SGD. A rule that
+acts on whole tensors (``Rule.tensor``: LAMB, LARS, Adafactor, Muon, Shampoo) steps each
+parameter alone.
 """
 
 from __future__ import annotations
@@ -189,7 +191,8 @@ class Optimizer(torch.optim.Optimizer):
 
     def _step_shared(self, rule: Rule, hp: dict[str, Any], params, foreach: bool) -> None:
         for step, bucket in self._buckets(rule, hp, params).items():
-            for part in [bucket] if foreach or rule.vector else [[p] for p in bucket]:
+            together = (foreach or rule.vector) and not rule.tensor
+            for part in [bucket] if together else [[p] for p in bucket]:
                 self._apply(rule, hp, part, part, [p.grad for p in part], step)
 
     def _step_fused(self, rule: Rule, hp: dict[str, Any], params) -> None:

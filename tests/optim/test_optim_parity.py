@@ -67,6 +67,15 @@ def test_sign_defaults_and_names():
         "signum",
         "swats",
         "sgd-rms",
+        "adamax",
+        "nadam",
+        "radam",
+        "adafactor",
+        "muon",
+        "lion",
+        "lamb",
+        "lars",
+        "shampoo",
     }
 
 

@@ -24,6 +24,16 @@ EXPECTED_ATLAS = {
     "signSGD": ("holds", "holds", "fails"),
     "Signum": ("holds", "holds", "fails"),
     "per-task Adam": ("holds-within-bound",) * 3,
+    "AMSGrad": ("holds-within-bound", "holds-within-bound", "fails"),
+    "Adamax": ("holds-within-bound", "holds-within-bound", "fails"),
+    "NAdam": ("holds-within-bound", "holds-within-bound", "fails"),
+    "RAdam": ("fails", "fails", "fails"),
+    "Lion": ("holds", "holds", "fails"),
+    "LAMB": ("holds-within-bound", "holds-within-bound", "fails"),
+    "LARS": ("holds-within-bound", "holds-within-bound", "fails"),
+    "Adafactor": ("holds-within-bound", "holds-within-bound", "fails"),
+    "Muon": ("holds-within-bound", "holds-within-bound", "fails"),
+    "Shampoo": ("holds-within-bound", "holds-within-bound", "fails"),
     "Adam heads + SGD+momentum backbone": ("fails", "holds-within-bound", "fails"),
     "SGD+momentum heads + Adam backbone": ("fails", "fails", "fails"),
     "SGD-RMS heads + SGD+momentum backbone": ("fails", "holds-within-bound", "fails"),
@@ -108,6 +118,15 @@ def test_levers_table_has_every_cell_with_the_expected_verdict(payload):
                 cx = cell["counterexample"]
                 assert cx["step"] > 1  # the first step defines the factor; a later one misses
                 assert cx["update_scaled"] != pytest.approx(cx["update_reference"], rel=1e-9)
+
+
+def test_eps_placement_names_its_map(payload):
+    """Shampoo's eps sits on its factors (quadratic in g): proven with eps/alpha^2; Adam's
+    outside the root: eps/alpha; RAdam's first steps are SGD steps, eps aside."""
+    cells = payload["atlas"]["cells"]
+    assert cells["Shampoo"]["head-per-task-scale"]["reason"].endswith("eps/alpha^2")
+    assert cells["Adam"]["head-per-task-scale"]["reason"].endswith("eps/alpha")
+    assert cells["RAdam"]["head-per-task-scale"]["counterexample"]["step"] == 1
 
 
 def test_a_hybrid_cell_names_the_failing_group(payload):
