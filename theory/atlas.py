@@ -165,6 +165,22 @@ the statements idealise with eps = 0 where their id says so: an atlas cell
 ``holds-within-bound`` and a statement ``holds`` at eps = 0 say the same thing."""
 
 
+def tensor_name(shape: tuple[int, ...]) -> str:
+    """``(2,)`` -> ``2-vector``, ``(1, 2)`` -> ``1x2 matrix``."""
+    return f"{shape[0]}-vector" if len(shape) == 1 else "x".join(map(str, shape)) + " matrix"
+
+
+def atlas_legend() -> dict[str, str]:
+    """:data:`LEGEND`, and the shape of the symbolic tensor each tensor rule is decided on."""
+    shaped = [f"{c.label}: {tensor_name(c.shape)}" for c in ATLAS_ROWS if c.shape]
+    return {
+        **LEGEND,
+        "tensor rules": "decided on small symbolic tensors ("
+        + ", ".join(shaped)
+        + "); each configuration's docstring in theory.configs says why that size suffices",
+    }
+
+
 def _markdown_table(table, kinds, titles, legend) -> list[str]:
     header = "| optimizer | " + " | ".join(titles[k] for k in kinds) + " |"
     rule = "|---" * (len(kinds) + 1) + "|"
@@ -178,7 +194,7 @@ def _markdown_table(table, kinds, titles, legend) -> list[str]:
 def to_markdown(
     table: dict[str, dict[str, Cell]], lever_table: dict[str, dict[str, Cell]] | None = None
 ) -> str:
-    lines = _markdown_table(table, KINDS, KIND_TITLES, LEGEND)
+    lines = _markdown_table(table, KINDS, KIND_TITLES, atlas_legend())
     if lever_table is not None:
         lines += ["", "Levers (at eps = 0): what a task weight is, per optimizer.", ""]
         lines += _markdown_table(lever_table, LEVER_KINDS, LEVER_TITLES, LEVER_LEGEND)
@@ -215,7 +231,7 @@ def to_html(
     table: dict[str, dict[str, Cell]], lever_table: dict[str, dict[str, Cell]] | None = None
 ) -> str:
     """``<table>``s (one ``class`` per verdict, the cell's reason as its title), legends."""
-    lines = _html_table(table, KINDS, KIND_TITLES, LEGEND, "atlas")
+    lines = _html_table(table, KINDS, KIND_TITLES, atlas_legend(), "atlas")
     if lever_table is not None:
         lines += _html_table(lever_table, LEVER_KINDS, LEVER_TITLES, LEVER_LEGEND, "levers")
     return "\n".join(lines) + "\n"
@@ -254,14 +270,14 @@ def _tex_tabular(
         ),
         r"\bottomrule",
         r"\end{tabular}",
-        *(f"% {symbols[v]} ({v}): {m}" for v, m in legend.items()),
+        *(f"% {symbols.get(v, v)} ({v}): {m}" for v, m in legend.items()),
     ]
 
 
 def to_latex(
     table: dict[str, dict[str, Cell]], lever_table: dict[str, dict[str, Cell]] | None = None
 ) -> str:
-    lines = _tex_tabular(table, KINDS, KIND_TITLES, _TEX_VERDICT, LEGEND)
+    lines = _tex_tabular(table, KINDS, KIND_TITLES, _TEX_VERDICT, atlas_legend())
     if lever_table is not None:
         lever = _tex_tabular(lever_table, LEVER_KINDS, LEVER_TITLES, _TEX_LEVER, LEVER_LEGEND)
         lines += ["", *lever]

@@ -67,3 +67,13 @@ def _lars_without_trust_ratio(ops, param, grad, state, step, **hp):
 def test_lars_without_its_trust_ratio_is_not_invariant(monkeypatch):
     _patch(monkeypatch, "lars", _lars_without_trust_ratio)
     assert cell(C.LARS, "head-per-task-scale").verdict == "fails"
+
+
+def test_the_atlas_legend_names_the_tensor_each_tensor_rule_is_decided_on():
+    from theory.atlas import atlas_legend, tensor_name
+
+    note = atlas_legend()["tensor rules"]
+    assert "Muon: 1x2 matrix" in note and "LARS: 2-vector" in note
+    for config in C.ATLAS_ROWS:
+        assert (f"{config.label}: " in note) == bool(config.shape)
+        assert not config.shape or f"{config.label}: {tensor_name(config.shape)}" in note
