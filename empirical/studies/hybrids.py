@@ -73,7 +73,7 @@ GRIDS: dict[str, dict[str, Any]] = {
         "seeds": 2,
     },
     "cpu": {
-        "methods": ("ew", "uw", "pcgrad"), "adam_lrs": (0.01, 0.001, 0.0001),
+        "methods": ("ew", "pcgrad"), "adam_lrs": (0.01, 0.001, 0.0001),
         "sgd_lrs": (0.3, 0.1, 0.01), "stl_lrs": (0.01, 0.001, 0.0001), "seeds": 3,
     },
     "full": {
