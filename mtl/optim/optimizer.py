@@ -191,8 +191,7 @@ class Optimizer(torch.optim.Optimizer):
 
     def _step_shared(self, rule: Rule, hp: dict[str, Any], params, foreach: bool) -> None:
         for step, bucket in self._buckets(rule, hp, params).items():
-            together = (foreach or rule.vector) and not rule.tensor
-            for part in [bucket] if together else [[p] for p in bucket]:
+            for part in _parts(rule, bucket, foreach):
                 self._apply(rule, hp, part, part, [p.grad for p in part], step)
 
     def _step_fused(self, rule: Rule, hp: dict[str, Any], params) -> None:
@@ -242,14 +241,22 @@ class Optimizer(torch.optim.Optimizer):
                 )
             buckets[self._advance(rule, hp, p, suffixes)].append(p)
         for step, bucket in buckets.items():
-            total = torch._foreach_mul(bucket, 1 - tasks)  # p + sum_t (p_t - p)
-            for t, suffix in enumerate(suffixes):
-                moved = [p.clone() for p in bucket]
-                grads = [_or_zeros(task_grads[p][t], p) for p in bucket]
-                self._apply(rule, hp, bucket, moved, grads, step, suffix)
-                torch._foreach_add_(total, moved)
-            for p, new in zip(bucket, total, strict=True):
-                p.copy_(new)
+            for part in _parts(rule, bucket, foreach=True):
+                total = torch._foreach_mul(part, 1 - tasks)  # p + sum_t (p_t - p)
+                for t, suffix in enumerate(suffixes):
+                    moved = [p.clone() for p in part]
+                    grads = [_or_zeros(task_grads[p][t], p) for p in part]
+                    self._apply(rule, hp, part, moved, grads, step, suffix)
+                    torch._foreach_add_(total, moved)
+                for p, new in zip(part, total, strict=True):
+                    p.copy_(new)
+
+
+def _parts(rule: Rule, bucket: list[torch.Tensor], foreach: bool) -> list[list[torch.Tensor]]:
+    """The lists one rule call steps: the bucket at once (foreach, or a rule over the group's
+    vector), else one parameter per call (always for a rule over one whole tensor)."""
+    together = (foreach or rule.vector) and not rule.tensor
+    return [bucket] if together else [[p] for p in bucket]
 
 
 def _check_options(group: Mapping[str, Any]) -> None:

@@ -424,7 +424,10 @@ def adafactor(
 def _check_matrix(ops, param, name: str) -> tuple[int, int]:
     shape = ops.shape(param)
     if len(shape) != 2:
-        raise ValueError(f"{name} steps 2-D parameters (matrices) only, not shape {shape}")
+        raise ValueError(
+            f"{name} steps 2-D parameters (matrices) only, not shape {shape}: give the others "
+            f"(biases, norms) a group of their own, e.g. {{'params': ..., 'optimizer': 'adamw'}}"
+        )
     return shape
 
 

@@ -15,6 +15,7 @@ import mtl.methods
 import mtl.optim
 
 TASKS = 3
+MATRICES_ONLY = ("muon", "shampoo")
 
 
 class Net(nn.Module):
@@ -49,6 +50,12 @@ def test_method_trains_with_optimizer(name: str, optimizer: str) -> None:
             group["optimizer"] = optimizer
     else:
         groups = [{"params": shared + heads + list(method.parameters())}]
+    if optimizer in MATRICES_ONLY:  # as their users do: the other parameters on AdamW
+        groups = [
+            {**g, "params": [p for p in g["params"] if (p.dim() == 2) == matrices], **extra}
+            for g in groups
+            for matrices, extra in ((True, {}), (False, {"optimizer": "adamw"}))
+        ]
     opt = mtl.optim.build(optimizer, groups, lr=1e-2)
     before = [p.detach().clone() for p in shared + heads]
     generator = torch.Generator().manual_seed(0)
