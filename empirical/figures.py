@@ -24,8 +24,28 @@ def _caption(fig, source: str) -> None:
     fig.text(0.01, 0.005, source, fontsize=7, color="0.35", ha="left", va="bottom")
 
 
+OFF_SCALE = 5.0
+"""Robust standard deviations (1.4826 median absolute deviations) from the median at which a
+learning-rate curve leaves the axis."""
+
+
+def _robust_limits(values: np.ndarray) -> tuple[float, float]:
+    """The y range of the finite values within ``OFF_SCALE`` robust deviations of their
+    median (robust to any minority of blown-up values), padded."""
+    finite = values[np.isfinite(values)]
+    centre = np.median(finite)
+    spread = max(1.4826 * np.median(np.abs(finite - centre)), 1.0)
+    lo = max(finite.min(), centre - OFF_SCALE * spread)
+    hi = min(finite.max(), centre + OFF_SCALE * spread)
+    pad = 0.08 * (hi - lo) or 1.0
+    return lo - pad, hi + pad
+
+
 def lr_sensitivity(curves: pd.DataFrame, title: str, source: str, value: str = "test_dm"):
-    """Δm against the learning rate, one panel per method, one line per optimizer.
+    """Δm against the learning rate, one panel per method, one line per optimizer. The y axis
+    spans the values within ``OFF_SCALE`` robust deviations of their median; a value beyond
+    (a learning rate whose runs blew up, Δm of 1e20 %) is drawn as a triangle on the axis's
+    edge, so that it neither hides the others nor is hidden.
 
     ``curves`` has columns method, optimizer, lr, ``value`` (seed mean) and ``value + '_std'``.
     """
@@ -35,6 +55,7 @@ def lr_sensitivity(curves: pd.DataFrame, title: str, source: str, value: str = "
     fig, axes = plt.subplots(
         rows, cols, figsize=(3.2 * cols, 2.6 * rows + 0.6), squeeze=False, sharey=True
     )
+    lo, hi = _robust_limits(curves[value].to_numpy(dtype=float))
     for ax, method in zip(axes.flat, methods, strict=False):
         for opt, part in curves[curves["method"] == method].groupby("optimizer"):
             part = part.sort_values("lr")
@@ -43,7 +64,14 @@ def lr_sensitivity(curves: pd.DataFrame, title: str, source: str, value: str = "
                 part["lr"], part[value], yerr=part.get(f"{value}_std"), marker="o", ms=3,
                 capsize=2, label=opt, color=colour,
             )  # fmt: skip
+            for beyond, edge, marker in ((part[value] > hi, hi, "^"), (part[value] < lo, lo, "v")):
+                (drawn,) = ax.plot(
+                    part["lr"][beyond], [edge] * beyond.sum(), marker, ms=7, color=colour,
+                    clip_on=False,
+                )  # fmt: skip
+                drawn.set_in_layout(False)
         ax.set_xscale("log")
+        ax.set_ylim(lo, hi)
         ax.set_title(method, fontsize=9)
         ax.set_xlabel("initial learning rate")
         ax.grid(alpha=0.3)
@@ -54,7 +82,7 @@ def lr_sensitivity(curves: pd.DataFrame, title: str, source: str, value: str = "
         ax.set_visible(False)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
-    _caption(fig, source)
+    _caption(fig, f"{source}; ▲/▼: a seed mean beyond the axis (e.g. runs that blew up)")
     return fig
 
 

@@ -121,3 +121,23 @@ def test_grid_edges_flags_exactly_a_best_lr_at_the_end_of_two_or_more(lrs, score
 )
 def test_only_a_non_finite_value_counts_as_divergence(state, expected):
     assert diverged(state) is expected
+
+
+def test_a_blown_up_learning_rate_leaves_the_curves_readable_and_is_marked():
+    from empirical.figures import lr_sensitivity
+
+    curves = pd.DataFrame(
+        {
+            "method": "ew",
+            "optimizer": "sgd",
+            "lr": [1.0, 0.1, 0.01, 0.001],
+            "test_dm": [3e24, -25.0, 5.0, 60.0],
+            "test_dm_std": [1e24, 2.0, 3.0, 4.0],
+        }
+    )
+    fig = lr_sensitivity(curves, "t", "s")
+    ax = fig.axes[0]
+    lo, hi = ax.get_ylim()
+    assert lo < -25.0 and 60.0 < hi < 1e3
+    marked = [line for line in ax.get_lines() if line.get_marker() == "^"]
+    assert [list(m.get_xdata()) for m in marked if len(m.get_xdata())] == [[1.0]]
