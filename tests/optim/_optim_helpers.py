@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import torch
 from hypothesis import strategies as st
 
@@ -136,3 +137,15 @@ def max_abs_diff(a: torch.nn.Module, b: torch.nn.Module) -> float:
     return max(
         (p - q).abs().max().item() for p, q in zip(a.parameters(), b.parameters(), strict=True)
     )
+
+
+def stepped(name: str, p0: np.ndarray, grads, **hp) -> np.ndarray:
+    """``p0`` after ``mtl.optim.build(name, ...)`` stepped once per gradient of ``grads``."""
+    import mtl.optim
+
+    w = torch.nn.Parameter(torch.from_numpy(p0.copy()))
+    opt = mtl.optim.build(name, [w], **hp)
+    for g in grads:
+        w.grad = torch.from_numpy(g)
+        opt.step()
+    return w.detach().numpy()

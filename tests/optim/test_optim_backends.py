@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import sympy
 import torch
-from _optim_helpers import ALL_RULES, HYPERPARAMETERS, SIGN_RULES
+from _optim_helpers import ALL_RULES, HYPERPARAMETERS, SIGN_RULES, stepped
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,22 +32,13 @@ def _run_pure(ops, name: str, p0, grads, hp: dict, convert):
     return np.asarray(p)
 
 
-def _run_foreach(name: str, p0, grads, hp: dict) -> np.ndarray:
-    w = torch.nn.Parameter(torch.from_numpy(p0.copy()))
-    opt = mtl.optim.build(name, [w], **hp)
-    for g in grads:
-        w.grad = torch.from_numpy(g)
-        opt.step()
-    return w.detach().numpy()
-
-
 @pytest.mark.parametrize("name", ALL_RULES)
 @settings(deadline=None)
 @given(data=st.data(), seed=st.integers(0, 2**16), shape=st.sampled_from([(3,), (2, 3), (4, 1, 2)]))
 def test_pure_backends_agree_with_the_foreach_optimizer(name, data, seed, shape):
     hp = data.draw(HYPERPARAMETERS[name], label="hyperparameters")
     p0, grads = _sequence(seed, shape)
-    foreach = _run_foreach(name, p0, grads, hp)
+    foreach = stepped(name, p0, grads, **hp)
     by_numpy = _run_pure(NUMPY, name, p0, grads, hp, np.array)
     by_torch = _run_pure(TORCH, name, p0, grads, hp, torch.from_numpy)
     # rounding differs only in the order of operations: relative to the largest magnitude seen
@@ -76,7 +67,7 @@ def test_sign_methods_equal_the_hand_written_update(name, data, seed):
     hp = data.draw(HYPERPARAMETERS[name], label="hyperparameters")
     p0, grads = _sequence(seed, (6,))
     expected = _sign_by_hand(p0, grads, **hp)
-    np.testing.assert_allclose(_run_foreach(name, p0, grads, hp), expected, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(stepped(name, p0, grads, **hp), expected, rtol=0, atol=1e-13)
     np.testing.assert_allclose(
         _run_pure(NUMPY, name, p0, grads, hp, np.array), expected, atol=1e-13
     )
@@ -86,10 +77,10 @@ def test_sign_methods_move_every_coordinate_by_lr():
     """Golden values: each step moves each coordinate by exactly lr against the sign."""
     p0 = np.array([0.5, -1.0, 2.0])
     grads = [np.array([3.0, -1e-9, 0.0]), np.array([-1.0, 2.0, 0.0])]
-    out = _run_foreach("signsgd", p0, grads, {"lr": 0.25})
+    out = stepped("signsgd", p0, grads, lr=0.25)
     # coordinate 0: -0.25 then +0.25; coordinate 1: +0.25 then -0.25; sign(0) = 0
     np.testing.assert_array_equal(out, [0.5, -1.0, 2.0])
-    out = _run_foreach("signum", p0, grads, {"lr": 0.25, "momentum": 0.5})
+    out = stepped("signum", p0, grads, lr=0.25, momentum=0.5)
     # m_1 = 0.5 g_1 = (1.5, -5e-10, 0); m_2 = 0.5 m_1 + 0.5 g_2 = (0.25, 1 - 2.5e-10, 0):
     # coordinate 0 keeps its sign through the momentum and moves by -0.25 twice
     np.testing.assert_array_equal(out, [0.0, -1.0, 2.0])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import sympy
 import torch
-from _optim_helpers import max_abs_diff, regression_data, tiny_net, train
+from _optim_helpers import max_abs_diff, regression_data, stepped, tiny_net, train
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -151,15 +151,6 @@ PAPERS = {
 _OUR_NAMES = {"wd": "weight_decay", "eta": "trust_coefficient"}
 
 
-def _build_run(name: str, p0: np.ndarray, grads, **hp) -> np.ndarray:
-    w = torch.nn.Parameter(torch.from_numpy(p0.copy()))
-    opt = mtl.optim.build(name, [w], **hp)
-    for g in grads:
-        w.grad = torch.from_numpy(g)
-        opt.step()
-    return w.detach().numpy()
-
-
 def _sequence(seed: int, shape=(3, 2), steps: int = 100):
     rng = np.random.default_rng(seed)
     return rng.normal(size=shape), [rng.normal(size=shape) for _ in range(steps)]
@@ -172,29 +163,29 @@ def test_rules_equal_their_papers_algorithm(name: str, seed: int):
     """100 steps of the optimizer equal the paper's algorithm in numpy (float64 rounding)."""
     reference, hp = PAPERS[name]
     p0, grads = _sequence(seed)
-    ours = _build_run(name, p0, grads, **{_OUR_NAMES.get(k, k): v for k, v in hp.items()})
+    ours = stepped(name, p0, grads, **{_OUR_NAMES.get(k, k): v for k, v in hp.items()})
     np.testing.assert_allclose(ours, reference(p0, grads, **hp), rtol=1e-10, atol=1e-12)
     assert np.abs(ours - p0).max() > 1e-3
 
 
 def test_lion_without_momentum_is_sign_sgd():
     p0, grads = _sequence(1)
-    lion = _build_run("lion", p0, grads, lr=0.01, betas=(0.0, 0.0))
-    sign = _build_run("signsgd", p0, grads, lr=0.01)
+    lion = stepped("lion", p0, grads, lr=0.01, betas=(0.0, 0.0))
+    sign = stepped("signsgd", p0, grads, lr=0.01)
     np.testing.assert_array_equal(lion, sign)
 
 
 def test_lars_first_step_moves_by_the_trust_ratio():
     """From zero momentum: p - lr eta ||p|| / ||g|| g (eps, wd = 0), a step of norm lr eta ||p||."""
     p0, grads = _sequence(2, steps=1)
-    ours = _build_run("lars", p0, grads, trust_coefficient=0.1, eps=0.0)
+    ours = stepped("lars", p0, grads, trust_coefficient=0.1, eps=0.0)
     assert np.linalg.norm(ours - p0) == pytest.approx(0.1 * np.linalg.norm(p0), rel=1e-12)
 
 
 def test_shampoo_on_a_rank_one_gradient_is_normalised():
     """L = g g^T, R = g^T g at eps -> 0: L^{-1/4} g R^{-1/4} = g / ||g|| for g = u v^T."""
     g = np.outer([1.0, 2.0, 2.0], [3.0, 4.0])  # ||g||_F = 15
-    ours = _build_run("shampoo", np.zeros((3, 2)), [g], lr=1.0, eps=1e-12)
+    ours = stepped("shampoo", np.zeros((3, 2)), [g], lr=1.0, eps=1e-12)
     np.testing.assert_allclose(ours, -g / 15, atol=1e-5)
 
 
